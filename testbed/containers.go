@@ -1,0 +1,86 @@
+package testbed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Name returns a fresh container name for a test: "kt-<prefix>-<random>",
+// valid for Incus (letters, digits, dashes; at most 63 characters).
+func Name(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	p := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, prefix)
+	if len(p) > 40 {
+		p = p[:40]
+	}
+	return "kt-" + strings.Trim(p, "-") + "-" + hex.EncodeToString(b[:])
+}
+
+// Incus runs the incus CLI (test set-up and checks only; Kapsule's own code
+// speaks the REST API) and returns its trimmed stdout.
+func Incus(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := IncusErr(args...)
+	if err != nil {
+		t.Fatalf("incus %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// IncusErr is Incus returning the error instead of failing the test.
+func IncusErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "incus", args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Launch creates and starts a container from the test image, waits until
+// its systemd is up, and deletes it when the test ends.
+func (b *Bed) Launch(t testing.TB, prefix string, extra ...string) string {
+	t.Helper()
+	name := Name(prefix)
+	args := append([]string{"launch", b.Image, name}, extra...)
+	Incus(t, args...)
+	t.Cleanup(func() { _, _ = IncusErr("delete", "--force", name) })
+	WaitSystemd(t, name)
+	return name
+}
+
+// WaitSystemd waits until systemd in the container has finished booting.
+func WaitSystemd(t testing.TB, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := IncusErr("exec", name, "--", "systemctl", "is-system-running")
+		switch out {
+		case "running", "degraded":
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: systemd not up after 60 s (state %q)", name, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

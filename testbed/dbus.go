@@ -1,0 +1,82 @@
+package testbed
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bus is a private dbus-daemon started for one test.
+type Bus struct {
+	Address     string
+	ServicesDir string // session services (D-Bus activation files) of this bus
+	Dir         string
+}
+
+// StartBus starts a private dbus-daemon with the session bus policy (or the
+// system one when system is true), owned by the calling user, and stops it
+// when the test ends. Activation files placed in ServicesDir are honoured.
+func StartBus(t testing.TB, system bool) *Bus {
+	t.Helper()
+	dir := t.TempDir()
+	services := filepath.Join(dir, "services")
+	if err := os.MkdirAll(services, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	busType := "session"
+	policy := `<policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>`
+	if system {
+		busType = "system"
+	}
+	conf := fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>%s</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>%s</servicedir>
+  %s
+</busconfig>
+`, busType, filepath.Join(dir, "bus"), services, policy)
+	confPath := filepath.Join(dir, "bus.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("dbus-daemon", "--config-file="+confPath, "--nofork", "--print-address=1", "--nopidfile")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dbus-daemon: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		addr <- strings.TrimSpace(line)
+	}()
+	select {
+	case a := <-addr:
+		if a == "" {
+			t.Fatal("dbus-daemon printed no address")
+		}
+		return &Bus{Address: a, ServicesDir: services, Dir: dir}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dbus-daemon did not start within 10 s")
+	}
+	return nil
+}
