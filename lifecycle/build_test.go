@@ -67,7 +67,10 @@ func TestBuildSpecGolden(t *testing.T) {
 			host: alice, server: admin,
 		},
 		"restricted-project": {
-			opts:   func(o *Options) { *o = DefaultOptionsFor("img", Server{Restricted: true}); o.CustomMounts = []string{"~/work"} },
+			opts: func(o *Options) {
+				*o = DefaultOptionsFor("img", Server{Restricted: true})
+				o.CustomMounts = []string{"~/work"}
+			},
 			host:   alice,
 			server: Server{Restricted: true, ProjectMapsUser: true},
 		},

@@ -39,7 +39,9 @@ var skipEnv = map[string]bool{
 const ContainerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // ContainerRuntimeDir is the user's XDG_RUNTIME_DIR inside a container.
-func ContainerRuntimeDir(uid uint32) string { return "/run/user/" + strconv.FormatUint(uint64(uid), 10) }
+func ContainerRuntimeDir(uid uint32) string {
+	return "/run/user/" + strconv.FormatUint(uint64(uid), 10)
+}
 
 // Link is a symlink Kapsule creates in the container's runtime directory
 // so that a host socket appears where clients look for it. A symlink (not
