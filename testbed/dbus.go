@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +24,13 @@ type Bus struct {
 // when the test ends. Activation files placed in ServicesDir are honoured.
 func StartBus(t testing.TB, system bool) *Bus {
 	t.Helper()
-	dir := t.TempDir()
+	// A short directory of our own: unix socket paths are limited to 108
+	// bytes and D-Bus addresses would need escaping for test names.
+	dir, err := os.MkdirTemp("", "kapsule-bus-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	services := filepath.Join(dir, "services")
 	if err := os.MkdirAll(services, 0o755); err != nil {
 		t.Fatal(err)
@@ -52,7 +59,8 @@ func StartBus(t testing.TB, system bool) *Bus {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("dbus-daemon", "--config-file="+confPath, "--nofork", "--print-address=1", "--nopidfile")
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +71,9 @@ func StartBus(t testing.TB, system bool) *Bus {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("dbus-daemon said: %s", stderr.String())
+		}
 	})
 	addr := make(chan string, 1)
 	go func() {
