@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,12 +18,46 @@ type Bus struct {
 	Address     string
 	ServicesDir string // session services (D-Bus activation files) of this bus
 	Dir         string
+	stderr      *syncBuffer
+}
+
+// Output is what the bus and the services it activated wrote to stderr.
+func (b *Bus) Output() string { return b.stderr.String() }
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Len()
 }
 
 // StartBus starts a private dbus-daemon with the session bus policy (or the
 // system one when system is true), owned by the calling user, and stops it
 // when the test ends. Activation files placed in ServicesDir are honoured.
 func StartBus(t testing.TB, system bool) *Bus {
+	t.Helper()
+	return StartBusEnv(t, system, nil)
+}
+
+// StartBusEnv is StartBus with the environment the bus (and so every
+// service it activates) runs with; nil inherits this process's.
+func StartBusEnv(t testing.TB, system bool, env []string) *Bus {
 	t.Helper()
 	// A short directory of our own: unix socket paths are limited to 108
 	// bytes and D-Bus addresses would need escaping for test names.
@@ -59,8 +94,9 @@ func StartBus(t testing.TB, system bool) *Bus {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("dbus-daemon", "--config-file="+confPath, "--nofork", "--print-address=1", "--nopidfile")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Env = env
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +121,7 @@ func StartBus(t testing.TB, system bool) *Bus {
 		if a == "" {
 			t.Fatal("dbus-daemon printed no address")
 		}
-		return &Bus{Address: a, ServicesDir: services, Dir: dir}
+		return &Bus{Address: a, ServicesDir: services, Dir: dir, stderr: stderr}
 	case <-time.After(10 * time.Second):
 		t.Fatal("dbus-daemon did not start within 10 s")
 	}

@@ -15,9 +15,9 @@ import (
 
 // Exit codes shared by kap and kapsule-update.
 const (
-	ExitOK    = 0
+	ExitOK      = 0
 	ExitFailure = 1
-	ExitUsage = 2
+	ExitUsage   = 2
 	// ExitRunFailed is what `kap run` and `kap enter` return when kap
 	// itself fails (as opposed to the command, whose status is passed
 	// through), like podman and docker do.

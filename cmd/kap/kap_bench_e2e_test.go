@@ -1,0 +1,70 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"invent.kde.org/kapsule/kapsule/testbed"
+)
+
+// BenchmarkKapRunTrue measures, in one run against one running container,
+// `kap run C -- true` (a fresh kap process each time, as from a shell)
+// against `incus exec C -- true`, interleaved, and prints both medians
+// and their ratio. Goal: kap at most 0.8x the Incus CLI.
+func BenchmarkKapRunTrue(b *testing.B) {
+	bed := testbed.RequireUser(b)
+	s := bed.NewSession(b, "[Containers]\nDefaultImage="+bed.Image+"\n")
+	name := testbed.Name("bench")
+	testbed.CleanupContainer(b, name)
+	s.Kap(b, "create", name, "--quiet")
+	ctx := context.Background()
+	run := func(argv ...string) time.Duration {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = s.Env()
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(start)
+		if err != nil {
+			b.Fatalf("%v: %v: %s", argv, err, out)
+		}
+		return d
+	}
+	kap := func() time.Duration { return run(filepath.Join(s.Bin, "kap"), "run", name, "--", "true") }
+	cli := func() time.Duration { return run("incus", "exec", name, "--", "true") }
+	kap() // warm up: the account, the runtime dir, page cache
+	cli()
+
+	var k, c []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		k = append(k, kap())
+		c = append(c, cli())
+	}
+	b.StopTimer()
+	mk, mc := medianOf(k), medianOf(c)
+	ratio := float64(mk) / float64(mc)
+	b.ReportMetric(float64(mk.Microseconds())/1000, "kap-ms")
+	b.ReportMetric(float64(mc.Microseconds())/1000, "incus-ms")
+	b.ReportMetric(ratio, "ratio")
+	met := "met"
+	if ratio > 0.8 {
+		met = "NOT met"
+	}
+	fmt.Printf("BenchmarkKapRunTrue: %d runs each: kap run median %v, incus exec median %v, ratio %.2f (goal <= 0.80: %s)\n", b.N, mk, mc, ratio, met)
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

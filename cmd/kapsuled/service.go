@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sync/errgroup"
+
+	"invent.kde.org/kapsule/kapsule/bridge"
+	"invent.kde.org/kapsule/kapsule/kapsulerc"
+	"invent.kde.org/kapsule/kapsule/lifecycle"
+	"invent.kde.org/kapsule/kapsule/lifecycle/incus"
+	"invent.kde.org/kapsule/kapsule/systemd"
+)
+
+// service is kapsuled's wiring: every long-lived part and who owns it.
+type service struct {
+	log      *slog.Logger
+	notifier *systemd.Notifier
+	session  *dbus.Conn
+	incus    *incus.Client
+	socket   string
+	project  string
+	life     *lifecycle.Manager
+	ops      *bridge.Operations
+	manager  *bridge.Manager
+}
+
+func newService(ctx context.Context, log *slog.Logger, n *systemd.Notifier) (*service, error) {
+	host, err := lifecycle.CurrentHost()
+	if err != nil {
+		return nil, err
+	}
+	client, socket, project, restricted, err := connectIncus(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("connected to Incus", "socket", socket, "project", project, "restricted", restricted)
+
+	session, err := bridge.DialSession()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s := &service{log: log, notifier: n, session: session, incus: client, socket: socket, project: project}
+	settings := func() *kapsulerc.Config { return kapsulerc.Load() }
+	for _, p := range settings().Problems {
+		log.Warn("configuration problem", "problem", p.Error())
+	}
+	s.life = lifecycle.NewManager(lifecycle.Config{
+		Incus:      client,
+		Socket:     socket,
+		Project:    project,
+		Restricted: restricted,
+		Host:       host,
+		Settings:   settings,
+		StateDir:   stateDir(),
+		Log:        log,
+	})
+	if s.ops, err = bridge.NewOperations(session, log, 60*time.Second); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.manager, err = bridge.ExportManager(bridge.ManagerConfig{
+		Conn:       session,
+		Containers: s.life,
+		Operations: s.ops,
+		Settings:   settings,
+		Version:    Version,
+		Socket:     socket,
+		Project:    project,
+		Log:        log,
+	}); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func stateDir() string { return filepath.Join(xdg("XDG_STATE_HOME", ".local/state"), "kapsule") }
+
+func xdg(env, fallback string) string {
+	if d := os.Getenv(env); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, fallback)
+}
+
+// connectIncus picks the admin socket when the user may use it, else the
+// incus-user socket (a per-user, restricted project), and says why when
+// neither works.
+func connectIncus(ctx context.Context, host lifecycle.Host) (*incus.Client, string, string, bool, error) {
+	admin := incus.DefaultSocket()
+	c := incus.NewUnix(admin)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, adminErr := c.Server(cctx)
+	if adminErr == nil {
+		return c, admin, "", false, nil
+	}
+	c.Close()
+	user := incus.UserSocket()
+	project := "user-" + strconv.FormatUint(uint64(host.UID), 10)
+	uc := incus.NewUnix(user, incus.WithProject(project))
+	srv, userErr := uc.Server(cctx)
+	if userErr == nil {
+		if srv.Environment.Project != "" {
+			project = srv.Environment.Project
+		}
+		return uc, user, project, true, nil
+	}
+	uc.Close()
+	return nil, "", "", false, fmt.Errorf("cannot reach Incus: admin socket: %v; incus-user socket: %v", adminErr, userErr)
+}
+
+// Run exports everything, takes the bus name, signals readiness, and runs
+// until ctx ends or the session bus goes away.
+func (s *service) Run(ctx context.Context) error {
+	defer s.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+
+	// The session bus connection is our lifeline: without it nobody can
+	// reach us, and the next activation starts a fresh kapsuled.
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-s.session.Context().Done():
+			s.log.Info("session bus connection lost; exiting")
+			return errors.New("session bus connection lost")
+		}
+	})
+	g.Go(func() error {
+		return s.life.Watch(gctx, func(ch lifecycle.Change) {
+			switch ch.Action {
+			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceStarted, incus.InstanceStopped,
+				incus.InstanceShutdown, incus.InstanceRestarted, incus.InstanceRenamed, lifecycle.Resync:
+				bridge.Signals(s.manager).ContainersChanged()
+			}
+		})
+	})
+
+	reply, err := s.session.RequestName(bridge.ServiceName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		return fmt.Errorf("request %s: %w", bridge.ServiceName, err)
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner {
+		return fmt.Errorf("%s is already owned on this session bus: another kapsuled is running", bridge.ServiceName)
+	}
+	count := "no containers"
+	if cs, err := s.life.List(ctx); err == nil {
+		count = fmt.Sprintf("%d containers", len(cs))
+	}
+	_ = s.notifier.Ready(fmt.Sprintf("Serving %s (%s) on Incus %s", bridge.ServiceName, count, s.socket))
+	s.log.Info("ready", "name", bridge.ServiceName, "containers", count)
+
+	g.Go(func() error {
+		return s.notifier.RunWatchdog(gctx, func(hctx context.Context) bool {
+			return s.session.Connected()
+		})
+	})
+	err = g.Wait()
+	_ = s.notifier.Stopping("Stopping")
+	if _, rerr := s.session.ReleaseName(bridge.ServiceName); rerr != nil && !strings.Contains(rerr.Error(), "closed") {
+		s.log.Debug("release name", "error", rerr)
+	}
+	return err
+}
+
+func (s *service) close() {
+	if s.ops != nil {
+		s.ops.Close()
+	}
+	if s.session != nil {
+		s.session.Close()
+	}
+	if s.incus != nil {
+		s.incus.Close()
+	}
+}
