@@ -37,11 +37,11 @@ vet:
 test-unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 $(PKGS)
 
-test-e2e: ## end-to-end tests on the real test bed, as the unprivileged test user
-	$(GO) test -tags e2e -race $(E2E_FLAGS) -exec $(CURDIR)/testbed/as-user $(PKGS)
+test-e2e: build ## end-to-end tests on the real test bed, as the unprivileged test user
+	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -race -p 1 $(E2E_FLAGS) -exec $(CURDIR)/testbed/as-user $(PKGS)
 
-bench: testbed ## benchmarks: ratios against a floor measured in the same run
-	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/
+bench: testbed build ## benchmarks: ratios against a floor measured in the same run
+	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -306,3 +306,74 @@ func TestDefaultContainerIsCreatedOnFirstUse(t *testing.T) {
 		t.Errorf("created again: %q", r.Stderr)
 	}
 }
+
+func TestBadInputGivesOneLineErrorsAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	bed, s := session(t, "")
+	existing := create(t, s, "bad")
+	tests := map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"invalid name":      {[]string{"create", "my.box"}, 1, `container name "my.box" contains '.'`},
+		"name too long":     {[]string{"create", strings.Repeat("a", 64)}, 1, "64 characters long"},
+		"unknown image":     {[]string{"create", testbed.Name("x"), "--image", "no-such-image"}, 1, `no local image alias "no-such-image"`},
+		"unknown server":    {[]string{"create", testbed.Name("x"), "--image", "nowhere:debian/12"}, 1, `unknown image server "nowhere"`},
+		"existing name":     {[]string{"create", existing}, 1, "exists; pick another name"},
+		"bad cpu":           {[]string{"create", testbed.Name("x"), "--cpu", "lots"}, 1, `option "cpu"`},
+		"unknown flag":      {[]string{"create", testbed.Name("x"), "--gpus"}, 2, "unknown flag: --gpus"},
+		"contradicting":     {[]string{"create", testbed.Name("x"), "--gpu", "--no-gpu"}, 2, "contradict"},
+		"missing container": {[]string{"start", "no-such-box"}, 1, `no container "no-such-box"`},
+		"run without --":    {[]string{"run", existing, "id"}, 2, "put -- before the command"},
+		"run missing":       {[]string{"run", "no-such-box", "--", "true"}, 125, `no container "no-such-box"`},
+		"unknown command":   {[]string{"frobnicate"}, 2, "unknown command"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := s.Run(t, "", "kap", tc.args...)
+			if r.Code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", r.Code, tc.code, r.Stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Errorf("stderr %q does not end with a line containing %q", r.Stderr, tc.want)
+			}
+		})
+	}
+	// None of that created or changed a container.
+	var rows []map[string]string
+	if err := json.Unmarshal([]byte(s.Kap(t, "list", "--json").Stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if strings.HasPrefix(r["name"], "kt-x-") {
+			t.Errorf("a failed create left %s behind", r["name"])
+		}
+	}
+	_ = bed
+}
+
+func TestContainerDeletedBehindKapsulesBack(t *testing.T) {
+	t.Parallel()
+	_, s := session(t, "")
+	c := create(t, s, "gone")
+	s.Kap(t, "run", c, "--", "true") // warm: kapsuled caches what it knows
+	testbed.Incus(t, "delete", "--force", c)
+	// Incus's event reaches kapsuled; either way the answer must be clear.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := s.Run(t, "", "kap", "run", c, "--", "true")
+		if r.Code == 125 && strings.Contains(r.Stderr, `no container "`+c+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kap run on a deleted container: exit %d, %q", r.Code, r.Stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if strings.Contains(s.Kap(t, "list").Stdout, c) {
+		t.Error("deleted container still listed")
+	}
+}
