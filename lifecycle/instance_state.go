@@ -15,6 +15,7 @@ func (m *Manager) Start(ctx context.Context, name string, r Reporter) error {
 	if err != nil {
 		return err
 	}
+	m.claimed(name)
 	if inst.Running() {
 		r.Message(MessageInfo, fmt.Sprintf("%s is already running", name))
 		return nil
@@ -49,6 +50,7 @@ func (m *Manager) Stop(ctx context.Context, name string, force bool, r Reporter)
 	if err != nil {
 		return err
 	}
+	m.claimed(name)
 	if !inst.Running() {
 		r.Message(MessageInfo, fmt.Sprintf("%s is not running", name))
 		return nil

@@ -33,6 +33,7 @@ type Incus interface {
 	PullFile(ctx context.Context, instance, path string) (io.ReadCloser, *incus.FileInfo, error)
 	ImageAlias(ctx context.Context, name string) (*incus.ImageAlias, error)
 	Events(ctx context.Context, types ...incus.EventType) (*incus.EventListener, error)
+	ExecStream(ctx context.Context, instance string, command []string, env map[string]string, opts ...incus.StreamOption) (*incus.Stream, error)
 }
 
 // Config wires a Manager.
@@ -64,6 +65,9 @@ type Manager struct {
 	watching bool
 	cache    map[string]*incus.Instance
 	gen      map[string]uint64 // bumped by every change, so a read racing one is not cached
+	// autoStarted are containers Kapsule started for its own needs
+	// (update sources, checks) and may stop again.
+	autoStarted map[string]bool
 }
 
 // NewManager returns a Manager.
@@ -71,7 +75,7 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: cfg.Log, prepared: map[string]preparedKey{}, cache: map[string]*incus.Instance{}, gen: map[string]uint64{}}
+	return &Manager{cfg: cfg, log: cfg.Log, prepared: map[string]preparedKey{}, cache: map[string]*incus.Instance{}, gen: map[string]uint64{}, autoStarted: map[string]bool{}}
 }
 
 // Container is one Kapsule container.

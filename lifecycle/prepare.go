@@ -65,6 +65,7 @@ func (m *Manager) PrepareExec(ctx context.Context, req ExecRequest) (ExecPlan, e
 	if err != nil {
 		return ExecPlan{}, err
 	}
+	m.claimed(name) // the user is using it: never stopped behind their back
 	if !inst.Running() {
 		if err := m.startInstance(ctx, name); err != nil {
 			return ExecPlan{}, err

@@ -18,6 +18,7 @@ import (
 	"invent.kde.org/kapsule/kapsule/kapsulerc"
 	"invent.kde.org/kapsule/kapsule/lifecycle"
 	"invent.kde.org/kapsule/kapsule/lifecycle/incus"
+	"invent.kde.org/kapsule/kapsule/packagekit/updates"
 	"invent.kde.org/kapsule/kapsule/systemd"
 )
 
@@ -32,6 +33,11 @@ type service struct {
 	life     *lifecycle.Manager
 	ops      *bridge.Operations
 	manager  *bridge.Manager
+	sources  *bridge.Sources
+	updates  *updates.Service
+	checker  *dbus.Conn // kapsuled's own client connection (update checks)
+	system   *dbus.Conn // nil without a system bus
+	desktop  *updates.Desktop
 }
 
 func newService(ctx context.Context, log *slog.Logger, n *systemd.Notifier) (*service, error) {
@@ -69,9 +75,48 @@ func newService(ctx context.Context, log *slog.Logger, n *systemd.Notifier) (*se
 		s.close()
 		return nil, err
 	}
+	if s.checker, err = bridge.DialSession(); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.system = systemBus(log)
+	s.desktop = updates.NewDesktop(session)
+	s.sources = bridge.NewSources(bridge.SourcesConfig{
+		SessionAddress: os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
+		Backend:        s.life,
+		IdleStop:       settings().Bridge.IdleStop,
+		Changed:        func() { s.signals().UpdateSourcesChanged() },
+		Log:            log,
+	})
+	s.updates, err = updates.NewService(updates.Config{
+		Source:   &updateSource{sources: s.sources, conn: s.checker, log: log},
+		Store:    updates.NewStore(filepath.Join(stateDir(), "updates.json")),
+		Settings: func() updates.Settings { return updateSettings(settings()) },
+		Gate:     updates.NewSystemGate(s.system),
+		Events: updates.Events{
+			UpdatesChanged: func(c string, n, sec uint32) { s.signals().UpdatesChanged(c, n, sec) },
+			Checked: func() {
+				if err := s.desktop.PokeDiscover(); err != nil {
+					log.Debug("poke Discover's notifier", "error", err)
+				}
+			},
+			Notify: func(ctx context.Context, sum updates.Summary, security bool) error {
+				_, err := s.desktop.Notify(ctx, sum, security)
+				return err
+			},
+			Inhibit: inhibitor(s.system),
+		},
+		Log:  log,
+		Wake: wakeups(ctx, s.system),
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
 	if s.manager, err = bridge.ExportManager(bridge.ManagerConfig{
 		Conn:       session,
 		Containers: s.life,
+		Updates:    &updatesAPI{svc: s.updates, sources: s.sources, settings: settings},
 		Operations: s.ops,
 		Settings:   settings,
 		Version:    Version,
@@ -146,10 +191,19 @@ func (s *service) Run(ctx context.Context) error {
 			switch ch.Action {
 			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceStarted, incus.InstanceStopped,
 				incus.InstanceShutdown, incus.InstanceRestarted, incus.InstanceRenamed, lifecycle.Resync:
-				bridge.Signals(s.manager).ContainersChanged()
+				s.signals().ContainersChanged()
+			}
+			switch ch.Action {
+			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceRenamed, incus.InstanceUpdated, lifecycle.Resync:
+				s.sources.Resync()
+			}
+			if ch.Action == incus.InstanceDeleted {
+				s.updates.Forget(ch.Container)
 			}
 		})
 	})
+	g.Go(func() error { return s.sources.Run(gctx) })
+	g.Go(func() error { return s.updates.Run(gctx) })
 
 	reply, err := s.session.RequestName(bridge.ServiceName, dbus.NameFlagDoNotQueue)
 	if err != nil {
@@ -178,9 +232,17 @@ func (s *service) Run(ctx context.Context) error {
 	return err
 }
 
+func (s *service) signals() bridge.ManagerSignals { return bridge.Signals(s.manager) }
+
 func (s *service) close() {
 	if s.ops != nil {
 		s.ops.Close()
+	}
+	if s.checker != nil {
+		s.checker.Close()
+	}
+	if s.system != nil {
+		s.system.Close()
 	}
 	if s.session != nil {
 		s.session.Close()
