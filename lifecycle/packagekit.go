@@ -148,7 +148,10 @@ func (m *Manager) PackageKitStream(ctx context.Context, name string, stderr io.W
 	if stderr != nil {
 		opts = append(opts, incus.StreamStderr(stderr))
 	}
-	s, err := m.cfg.Incus.ExecStream(ctx, name, []string{sup.bridge}, nil, opts...)
+	// Wait for the system bus socket (a container that is still booting),
+	// then become systemd-stdio-bridge.
+	script := `i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; exec "$0"`
+	s, err := m.cfg.Incus.ExecStream(ctx, name, []string{"/bin/sh", "-c", script, sup.bridge}, nil, opts...)
 	if err != nil {
 		return nil, m.incusError(fmt.Sprintf("connect to the system bus of %q", name), err)
 	}

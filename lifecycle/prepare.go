@@ -104,10 +104,28 @@ func (m *Manager) PrepareExec(ctx context.Context, req ExecRequest) (ExecPlan, e
 // after a start finds accounts, /run and the system bus in place. Right
 // after a start Incus may refuse an exec for a moment; that is retried.
 func (m *Manager) waitBooted(ctx context.Context, name string) error {
-	const script = `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then timeout 30 systemctl is-system-running --wait >/dev/null 2>&1; fi; exit 0`
-	_, err := m.execRetry(ctx, name, incus.Cmd{Command: []string{"/bin/sh", "-c", script}})
+	_, err := m.execRetry(ctx, name, incus.Cmd{Command: []string{"/bin/sh", "-c", bootedScript}})
 	return err
 }
+
+// bootedScript waits (at most ~60 s) for a systemd container to finish
+// booting; containers with another init are taken as they are.
+const bootedScript = `i=0
+while [ $i -lt 300 ]; do
+	case "$(readlink /proc/1/exe 2>/dev/null)" in
+	*systemd*)
+		if [ -d /run/systemd/system ]; then
+			timeout 30 systemctl is-system-running --wait >/dev/null 2>&1
+			exit 0
+		fi ;;
+	"") ;;
+	*) exit 0 ;;
+	esac
+	i=$((i+1))
+	sleep 0.1
+done
+exit 0
+`
 
 // execRetry is Exec, retried for up to 15 s while Incus cannot start the
 // command yet (a container that is still starting).

@@ -133,3 +133,15 @@ func (s *Session) Kap(t testing.TB, args ...string) Result {
 func CleanupContainer(t testing.TB, name string) {
 	t.Cleanup(func() { _, _ = IncusErr("delete", "--force", name) })
 }
+
+// Kill sends SIGKILL to a process of the test user (kapsuled, say).
+func Kill(t testing.TB, pid int) {
+	t.Helper()
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill()
+	}
+	if err != nil {
+		t.Fatalf("kill %d: %v", pid, err)
+	}
+}
