@@ -127,11 +127,34 @@ func TestMalformedFileIsSkippedNotFatal(t *testing.T) {
 
 func TestFilesFollowXDG(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"HOME": "/home/a", "XDG_CONFIG_DIRS": "/etc/xdg/kde:/etc/xdg"}
-	got := Files(func(k string) string { return env[k] })
-	want := []string{"/usr/share/kapsule/kapsulerc", "/etc/xdg/kapsulerc", "/etc/xdg/kde/kapsulerc", "/home/a/.config/kapsulerc"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("Files = %v, want %v", got, want)
+	tests := map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"spec defaults": {
+			env: map[string]string{"HOME": "/home/a"},
+			want: []string{"/usr/share/kapsule/kapsulerc", "/usr/local/share/kapsule/kapsulerc",
+				"/etc/xdg/kapsulerc", "/home/a/.config/kapsulerc"},
+		},
+		"most important last, relative entries ignored": {
+			env: map[string]string{
+				"HOME":            "/home/a",
+				"XDG_DATA_DIRS":   "/opt/kde/share:share::/usr/share",
+				"XDG_CONFIG_DIRS": "/etc/xdg/kde:etc:/etc/xdg",
+				"XDG_CONFIG_HOME": "/cfg",
+			},
+			want: []string{"/usr/share/kapsule/kapsulerc", "/opt/kde/share/kapsule/kapsulerc",
+				"/etc/xdg/kapsulerc", "/etc/xdg/kde/kapsulerc", "/cfg/kapsulerc"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got := Files(func(k string) string { return tc.env[k] })
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("Files = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -1,9 +1,13 @@
 // Package kapsulerc reads Kapsule's configuration: KConfig-style INI files
 // named kapsulerc, cascaded like KConfig does. Later files win:
 //
-//	/usr/share/kapsule/kapsulerc   package defaults
-//	$XDG_CONFIG_DIRS/kapsulerc     system (default /etc/xdg/kapsulerc)
-//	$XDG_CONFIG_HOME/kapsulerc     the user's (default ~/.config/kapsulerc)
+//	$XDG_DATA_DIRS/kapsule/kapsulerc  package defaults (default /usr/share, then /usr/local/share)
+//	$XDG_CONFIG_DIRS/kapsulerc        system (default /etc/xdg/kapsulerc)
+//	$XDG_CONFIG_HOME/kapsulerc        the user's (default ~/.config/kapsulerc)
+//
+// The package defaults are found through XDG_DATA_DIRS, as every data file
+// of a desktop (and QStandardPaths) is, so `make install` with any PREFIX
+// whose share/ is on that path works without building the path in.
 //
 // Every effective value remembers where it came from, so `kap config` can
 // say so. A bad value never stops Kapsule: it is reported as a Problem and
@@ -48,19 +52,30 @@ func (p Problem) Error() string {
 // Files returns the kapsulerc paths to read, lowest priority first, for
 // the given environment lookup (os.Getenv in production).
 func Files(getenv func(string) string) []string {
-	files := []string{"/usr/share/kapsule/kapsulerc"}
-	dirs := getenv("XDG_CONFIG_DIRS")
-	if dirs == "" {
-		dirs = "/etc/xdg"
+	var files []string
+	for _, dir := range xdgDirs(getenv("XDG_DATA_DIRS"), "/usr/local/share:/usr/share") {
+		files = append(files, filepath.Join(dir, "kapsule", "kapsulerc"))
 	}
-	list := strings.Split(dirs, ":")
-	// XDG_CONFIG_DIRS is most important first; read it in reverse.
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i] != "" {
-			files = append(files, filepath.Join(list[i], "kapsulerc"))
-		}
+	for _, dir := range xdgDirs(getenv("XDG_CONFIG_DIRS"), "/etc/xdg") {
+		files = append(files, filepath.Join(dir, "kapsulerc"))
 	}
 	return append(files, UserFile(getenv))
+}
+
+// xdgDirs returns an XDG search path (most important first, def when
+// unset) least important first, the order files are read in. Relative
+// entries are ignored, as the XDG Base Directory spec asks.
+func xdgDirs(list, def string) []string {
+	if list == "" {
+		list = def
+	}
+	var dirs []string
+	for _, d := range strings.Split(list, ":") {
+		if filepath.IsAbs(d) {
+			dirs = append([]string{d}, dirs...)
+		}
+	}
+	return dirs
 }
 
 // UserFile is the user's own kapsulerc.
