@@ -98,5 +98,11 @@ test-e2e: build ## end-to-end tests on the real test bed, as the unprivileged te
 bench: testbed build ## benchmarks: ratios against a floor measured in the same run
 	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/
 
+demo: ## the main job end to end on this machine (root): test bed, a desktop user, a container with a pending update, kap and kapsule-update at work
+	demo/demo.sh
+
+demo-clean: ## remove what make demo made (user, container, /opt/kapsule-demo); the test bed stays
+	demo/clean.sh
+
 clean: ## remove build output
 	rm -rf $(BIN)

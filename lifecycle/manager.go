@@ -92,6 +92,9 @@ type Container struct {
 	StartedAt  time.Time // when known (state queried)
 }
 
+// owner is how the user's containers are marked (user.kapsule.owner).
+func (m *Manager) owner() string { return strconv.FormatUint(uint64(m.cfg.Host.UID), 10) }
+
 // settings returns the current configuration.
 func (m *Manager) settings() *kapsulerc.Config {
 	if m.cfg.Settings == nil {
@@ -120,13 +123,13 @@ func (m *Manager) serverFacts(ctx context.Context) (*Server, error) {
 	s := &Server{Restricted: m.cfg.Restricted}
 	if p, err := m.cfg.Incus.GetProject(ctx, m.cfg.Project); err == nil && p.Restricted() {
 		s.Restricted = true
-	} else if err != nil && !errors.Is(err, incus.ErrForbidden) && !errors.Is(err, incus.ErrNotFound) {
-		return nil, m.incusError("inspect the Incus project", err)
-	}
-	if s.Restricted {
-		s.ProjectMapsUser = true
-	} else {
-		s.IdmapAllowed = RootMayMapFiles(m.cfg.Host.UID, m.cfg.Host.GID)
+	} else if err != nil {
+		// A restricted client certificate may not be allowed to read its
+		// project: then the socket we came through says what it is.
+		if !errors.Is(err, incus.ErrForbidden) && !errors.Is(err, incus.ErrNotFound) {
+			return nil, m.incusError("inspect the Incus project", err)
+		}
+		m.log.Debug("cannot inspect the Incus project; going by the socket", "project", m.cfg.Project, "restricted", s.Restricted, "error", err)
 	}
 	if p, err := m.cfg.Incus.Profile(ctx, "default"); err == nil {
 		for name, d := range p.Devices {
@@ -135,7 +138,14 @@ func (m *Manager) serverFacts(ctx context.Context) (*Server, error) {
 			}
 		}
 		sort.Strings(s.ProfileNICs)
+		// incus-user maps the user's ids in its project's profile, but
+		// only when /etc/subuid allowed it when the user was set up.
+		s.ProjectMapsUser = IdmapMapsUser(p.Config["raw.idmap"], m.cfg.Host.UID, m.cfg.Host.GID)
 	}
+	// A restricted project allows raw.idmap of the user's own ids
+	// (restricted.idmap.uid/gid), so Kapsule maps them itself when the
+	// profile does not and root may.
+	s.IdmapAllowed = RootMayMapFiles(m.cfg.Host.UID, m.cfg.Host.GID)
 	m.mu.Lock()
 	m.server = s
 	m.mu.Unlock()
@@ -144,7 +154,7 @@ func (m *Manager) serverFacts(ctx context.Context) (*Server, error) {
 
 // List returns Kapsule's containers, sorted by name.
 func (m *Manager) List(ctx context.Context) ([]Container, error) {
-	insts, err := m.cfg.Incus.Instances(ctx, incus.InstanceQuery{Config: map[string]string{KeyManaged: "true"}})
+	insts, err := m.cfg.Incus.Instances(ctx, incus.InstanceQuery{Config: map[string]string{KeyManaged: "true", KeyOwner: m.owner()}})
 	if err != nil {
 		return nil, m.incusError("list containers", err)
 	}
@@ -185,6 +195,9 @@ func (m *Manager) instance(ctx context.Context, name string) (*incus.Instance, e
 	}
 	if inst.Config[KeyManaged] != "true" {
 		return nil, fmt.Errorf("%w: %q is an Incus instance that Kapsule does not manage; Kapsule leaves it alone", ErrNotFound, name)
+	}
+	if inst.Config[KeyOwner] != m.owner() {
+		return nil, fmt.Errorf("%w: %q is another user's Kapsule container; Kapsule leaves it alone", ErrNotFound, name)
 	}
 	m.mu.Lock()
 	if m.watching && m.gen[name] == gen {

@@ -148,6 +148,19 @@ func TestListInfoAndJSON(t *testing.T) {
 	if _, err := testbed.IncusErr("info", other); err != nil {
 		t.Errorf("foreign instance was touched: %v", err)
 	}
+	// Another user's Kapsule container is theirs: not listed, not touched.
+	theirs := testbed.Name("theirs")
+	testbed.Incus(t, "init", s.Bed.Image, theirs, "-c", "user.kapsule.managed=true", "-c", "user.kapsule.owner=4242")
+	testbed.CleanupContainer(t, theirs)
+	if strings.Contains(s.Kap(t, "list").Stdout, theirs) {
+		t.Error("kap list shows another user's container")
+	}
+	if r := s.Run(t, "", "kap", "rm", "--force", theirs); r.Code == 0 || !strings.Contains(r.Stderr, "another user's") {
+		t.Errorf("kap rm of another user's container: exit %d, %q", r.Code, r.Stderr)
+	}
+	if _, err := testbed.IncusErr("info", theirs); err != nil {
+		t.Errorf("another user's container was touched: %v", err)
+	}
 }
 
 func TestResetKeepsHostFilesAndReplaysOptions(t *testing.T) {

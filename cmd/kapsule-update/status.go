@@ -56,8 +56,14 @@ func (a *app) statusCommand() *cobra.Command {
 			}
 			last, _ := st["last_run"].Value().(int64)
 			next, _ := st["next_run"].Value().(int64)
+			var checked int64
+			for _, sum := range sums {
+				if lc, _ := sum["last_check"].Value().(int64); lc > checked {
+					checked = lc
+				}
+			}
 			fmt.Fprintf(a.stdout, "Schedule:    %v\n", st["schedule"].Value())
-			fmt.Fprintf(a.stdout, "Last check:  %s\n", when(last))
+			fmt.Fprintf(a.stdout, "Last check:  %s (last scheduled run: %s)\n", when(checked), when(last))
 			fmt.Fprintf(a.stdout, "Next check:  %s\n", when(next))
 			if skipped, _ := st["skipped"].Value().(string); skipped != "" {
 				at, _ := st["skipped_at"].Value().(int64)
