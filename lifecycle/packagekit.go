@@ -89,6 +89,7 @@ func (m *Manager) EnsureRunning(ctx context.Context, name string) (bool, error) 
 	}
 	m.mu.Lock()
 	m.autoStarted[name] = true
+	m.saveAutoStartedLocked()
 	m.mu.Unlock()
 	if err := m.waitBooted(ctx, name); err != nil {
 		return true, err
@@ -108,7 +109,10 @@ func (m *Manager) AutoStarted(name string) bool {
 // never stops a container the user is using.
 func (m *Manager) claimed(name string) {
 	m.mu.Lock()
-	delete(m.autoStarted, name)
+	if m.autoStarted[name] {
+		delete(m.autoStarted, name)
+		m.saveAutoStartedLocked()
+	}
 	m.mu.Unlock()
 }
 

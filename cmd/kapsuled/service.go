@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -142,7 +143,11 @@ func xdg(env, fallback string) string {
 
 // connectIncus picks the admin socket when the user may use it, else the
 // incus-user socket (a per-user, restricted project), and says why when
-// neither works.
+// neither works. Like the incus CLI, it takes the incus-user socket only
+// when the admin socket is not the user's to use (permission denied, or
+// no such socket): an admin whose Incus is down or restarting gets that
+// error, not a silent switch to another project where none of their
+// containers are.
 func connectIncus(ctx context.Context, host lifecycle.Host) (*incus.Client, string, string, bool, error) {
 	admin := incus.DefaultSocket()
 	c := incus.NewUnix(admin)
@@ -153,6 +158,9 @@ func connectIncus(ctx context.Context, host lifecycle.Host) (*incus.Client, stri
 		return c, admin, "", false, nil
 	}
 	c.Close()
+	if !errors.Is(adminErr, incus.ErrPermission) && !errors.Is(adminErr, fs.ErrNotExist) {
+		return nil, "", "", false, fmt.Errorf("cannot reach Incus: %w", adminErr)
+	}
 	user := incus.UserSocket()
 	project := "user-" + strconv.FormatUint(uint64(host.UID), 10)
 	uc := incus.NewUnix(user, incus.WithProject(project))
@@ -201,6 +209,10 @@ func (s *service) Run(ctx context.Context) error {
 				s.updates.Forget(ch.Container)
 			}
 		})
+	})
+	g.Go(func() error {
+		s.life.StopLeftovers(gctx)
+		return nil
 	})
 	g.Go(func() error { return s.sources.Run(gctx) })
 	g.Go(func() error { return s.updates.Run(gctx) })
