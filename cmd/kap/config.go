@@ -17,7 +17,8 @@ func (a *app) configCommand() *cobra.Command {
 		Short: "Show the effective configuration and where each value comes from",
 		Long: `Show Kapsule's effective configuration: each setting of kapsulerc, its value,
 and the file it comes from (or "built-in"). Files, later ones winning:
-/usr/share/kapsule/kapsulerc, $XDG_CONFIG_DIRS/kapsulerc (/etc/xdg),
+$XDG_DATA_DIRS/kapsule/kapsulerc (the shipped defaults, e.g.
+/usr/share/kapsule/kapsulerc), $XDG_CONFIG_DIRS/kapsulerc (/etc/xdg),
 $XDG_CONFIG_HOME/kapsulerc (~/.config). Edit your own file to change them.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
