@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"invent.kde.org/kapsule/kapsule/systemd"
@@ -34,7 +35,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kapsuled", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	debug := fs.Bool("debug", os.Getenv("KAPSULE_DEBUG") != "", "log debug messages")
+	debugLog := fs.Bool("debug", os.Getenv("KAPSULE_DEBUG") != "", "log debug messages")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,8 +45,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	level := slog.LevelInfo
-	if *debug {
+	if *debugLog {
 		level = slog.LevelDebug
+	}
+	// A session service should stay small: a soft memory limit makes the
+	// runtime collect and return memory to the system before growing past
+	// it (GOMEMLIMIT, when set, wins).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(12 << 20)
 	}
 	log := systemd.NewLogger(stderr, level)
 	svc, err := newService(ctx, log, systemd.NewNotifier())
