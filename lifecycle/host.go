@@ -97,6 +97,51 @@ func subidCovers(r io.Reader, id uint32) bool {
 	return false
 }
 
+// IdmapMapsUser reports whether a raw.idmap value ("uid 1000 1000\ngid
+// 1000 1000", "both 1000 1000", ranges "1000-1009 1000-1009") maps the
+// host uid and gid to the same ids inside.
+func IdmapMapsUser(rawIdmap string, uid, gid uint32) bool {
+	var uidOK, gidOK bool
+	for _, line := range strings.Split(rawIdmap, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		hostStart, hostEnd, ok1 := idRange(f[1])
+		nsStart, _, ok2 := idRange(f[2])
+		if !ok1 || !ok2 || hostStart != nsStart {
+			continue
+		}
+		covers := func(id uint32) bool { return uint64(id) >= hostStart && uint64(id) <= hostEnd }
+		switch f[0] {
+		case "uid":
+			uidOK = uidOK || covers(uid)
+		case "gid":
+			gidOK = gidOK || covers(gid)
+		case "both":
+			uidOK = uidOK || covers(uid)
+			gidOK = gidOK || covers(gid)
+		}
+	}
+	return uidOK && gidOK
+}
+
+// idRange parses "N" or "N-M".
+func idRange(s string) (start, end uint64, ok bool) {
+	a, b, isRange := strings.Cut(s, "-")
+	start, err := strconv.ParseUint(a, 10, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	end = start
+	if isRange {
+		if end, err = strconv.ParseUint(b, 10, 32); err != nil || end < start {
+			return 0, 0, false
+		}
+	}
+	return start, end, true
+}
+
 // ShellFor picks the user's shell inside a container: the host's login
 // shell when the container has it, else bash, else sh.
 func ShellFor(hostShell string, exists func(string) bool) string {

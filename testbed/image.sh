@@ -111,17 +111,31 @@ fi
 
 # Fingerprint of a split image = sha256(meta || rootfs).
 FP=$(cat "$OUT/meta.tar.gz" "$OUT/rootfs.tar.gz" | sha256sum | cut -d' ' -f1)
-current=$(incus image alias list --format csv 2>/dev/null | awk -F, -v a="$TESTBED_IMAGE_ALIAS" '$1==a {print $2}')
-if [ -n "$current" ] && [ "${FP#"$current"}" != "$FP" ]; then
-	log "image $TESTBED_IMAGE_ALIAS up to date (${FP:0:12})"
-	exit 0
+
+# ensure_alias PROJECT: the image under $TESTBED_IMAGE_ALIAS in PROJECT.
+ensure_alias() {
+	local project=$1 current
+	current=$(incus image alias list --project "$project" --format csv 2>/dev/null |
+		awk -F, -v a="$TESTBED_IMAGE_ALIAS" '$1==a {print $2}')
+	if [ -n "$current" ] && [ "${FP#"$current"}" != "$FP" ]; then
+		log "image $TESTBED_IMAGE_ALIAS up to date in project $project (${FP:0:12})"
+		return
+	fi
+	incus image alias delete "$TESTBED_IMAGE_ALIAS" --project "$project" >/dev/null 2>&1 || true
+	if incus image info "$FP" --project "$project" >/dev/null 2>&1; then
+		incus image alias create "$TESTBED_IMAGE_ALIAS" "$FP" --project "$project" >/dev/null
+	else
+		log "importing $TESTBED_IMAGE_ALIAS into project $project"
+		incus image import "$OUT/meta.tar.gz" "$OUT/rootfs.tar.gz" --alias "$TESTBED_IMAGE_ALIAS" \
+			--project "$project" >/dev/null
+	fi
+	log "image $TESTBED_IMAGE_ALIAS ready in project $project (${FP:0:12})"
+}
+
+ensure_alias default
+# Images are per project in incus-user's projects (features.images=true),
+# as a real user's are: the restricted user gets the image imported into
+# its own project (incus-user.sh made it), not a view of the default one.
+if incus project show "$TESTBED_RESTRICTED_PROJECT" >/dev/null 2>&1; then
+	ensure_alias "$TESTBED_RESTRICTED_PROJECT"
 fi
-if incus image info "$FP" >/dev/null 2>&1; then
-	incus image alias delete "$TESTBED_IMAGE_ALIAS" >/dev/null 2>&1 || true
-	incus image alias create "$TESTBED_IMAGE_ALIAS" "$FP" >/dev/null
-else
-	incus image alias delete "$TESTBED_IMAGE_ALIAS" >/dev/null 2>&1 || true
-	log "importing $TESTBED_IMAGE_ALIAS"
-	incus image import "$OUT/meta.tar.gz" "$OUT/rootfs.tar.gz" --alias "$TESTBED_IMAGE_ALIAS" >/dev/null
-fi
-log "image $TESTBED_IMAGE_ALIAS ready (${FP:0:12})"

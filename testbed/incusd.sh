@@ -1,6 +1,7 @@
 #!/bin/bash
-# Starts incusd (and incus-user) when they are not running, waits for the API,
-# and makes sure the default profile has a storage pool and a root disk.
+# Starts incusd when it is not running, waits for the API, and makes sure
+# the default profile has a storage pool and a root disk (incus-user.sh
+# starts incus-user).
 # There is no systemd as PID 1 on the test machines: the daemons run detached.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -23,18 +24,6 @@ start_incusd() {
 	done
 	incus_up || die "incusd did not answer within 60 s; see $TESTBED_LOG/incusd.log"
 	incus admin waitready --timeout=60 >/dev/null 2>&1 || true
-}
-
-start_incus_user() {
-	if pgrep -f /usr/libexec/incus/incus-user >/dev/null; then return; fi
-	log "starting incus-user"
-	setsid /usr/libexec/incus/incus-user --group incus \
-		</dev/null >>"$TESTBED_LOG/incus-user.log" 2>&1 &
-	for _ in $(seq 1 40); do
-		[ -S /var/lib/incus/unix.socket.user ] && return
-		sleep 0.25
-	done
-	log "warning: incus-user socket did not appear; see $TESTBED_LOG/incus-user.log"
 }
 
 ensure_storage() {
@@ -70,5 +59,4 @@ ensure_subids() {
 ensure_subids
 start_incusd
 ensure_storage
-start_incus_user
 log "incusd ok ($(incus query /1.0 | sed -n 's/.*"server_version": "\([^"]*\)".*/\1/p'))"

@@ -8,6 +8,12 @@ TESTBED_USER=${TESTBED_USER:-kaptest}
 TESTBED_UID=${TESTBED_UID:-2000}
 TESTBED_IMAGE_ALIAS=${TESTBED_IMAGE_ALIAS:-kapsule-test/debian-12}
 INCUS_SOCKET=${INCUS_SOCKET:-/var/lib/incus/unix.socket}
+# The restricted test user: in group incus but not incus-admin, so Incus
+# serves it only through incus-user's socket and its project user-<uid>.
+TESTBED_RESTRICTED_USER=${TESTBED_RESTRICTED_USER:-kapuser}
+TESTBED_RESTRICTED_UID=${TESTBED_RESTRICTED_UID:-2001}
+TESTBED_RESTRICTED_PROJECT=user-$TESTBED_RESTRICTED_UID
+INCUS_USER_SOCKET=${INCUS_USER_SOCKET:-$(dirname "$INCUS_SOCKET")/unix.socket.user}
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }

@@ -56,6 +56,9 @@ want openssl openssl
 want procps pgrep
 want acl setfacl
 want uidmap newuidmap
+# incus-user's bridges serve DHCP and DNS with dnsmasq (Incus's packages
+# recommend it; we install them without recommends).
+want dnsmasq-base dnsmasq
 
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,8 @@
 // Package testbed gives end-to-end tests the facts of Kapsule's test bed
 // (see setup.sh): the unprivileged test user, its session bus, the Incus
-// socket and the test image, plus helpers that create throw-away containers
-// and private D-Bus daemons.
+// socket and the test image, the same for the restricted test user who
+// reaches Incus through incus-user, plus helpers that create throw-away
+// containers and private D-Bus daemons.
 //
 // Outside CI a test without a test bed is skipped with a hint; in CI
 // (CI=true) a missing bed is a failure, so an end-to-end test never skips
@@ -17,15 +18,22 @@ import (
 	"testing"
 )
 
-// Bed describes the test bed written by testbed/user.sh.
+// Bed describes the test bed written by testbed/user.sh and
+// testbed/incus-user.sh, as one of its users sees it.
 type Bed struct {
 	User        string
 	UID, GID    int
 	Home        string
 	RuntimeDir  string
 	SessionBus  string // address of the test user's own session bus
-	Image       string // Incus alias of the test image
+	Image       string // Incus alias of the test image (in Project)
 	IncusSocket string
+	Project     string // the Incus project the user works in ("" = default)
+
+	// Restricted is the bed as the restricted test user sees it: a member
+	// of group incus but not incus-admin, whom Incus serves through
+	// incus-user's socket and per-user project. nil when the bed has none.
+	Restricted *Bed
 }
 
 // StateDir is where setup.sh writes its env file.
@@ -54,18 +62,29 @@ func Load() (*Bed, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	uid, _ := strconv.Atoi(kv["KAPSULE_TESTBED_UID"])
-	gid, _ := strconv.Atoi(kv["KAPSULE_TESTBED_GID"])
+	b := bedOf(kv, "KAPSULE_TESTBED_")
+	if kv["KAPSULE_TESTBED_RESTRICTED_USER"] != "" {
+		b.Restricted = bedOf(kv, "KAPSULE_TESTBED_RESTRICTED_")
+		b.Restricted.Image = b.Image
+	}
+	return b, nil
+}
+
+// bedOf reads one user's facts: the keys PREFIX+USER, PREFIX+UID, ...
+func bedOf(kv map[string]string, prefix string) *Bed {
+	uid, _ := strconv.Atoi(kv[prefix+"UID"])
+	gid, _ := strconv.Atoi(kv[prefix+"GID"])
 	return &Bed{
-		User:        kv["KAPSULE_TESTBED_USER"],
+		User:        kv[prefix+"USER"],
 		UID:         uid,
 		GID:         gid,
-		Home:        kv["KAPSULE_TESTBED_HOME"],
-		RuntimeDir:  kv["KAPSULE_TESTBED_RUNTIME_DIR"],
-		SessionBus:  kv["KAPSULE_TESTBED_SESSION_BUS"],
-		Image:       kv["KAPSULE_TESTBED_IMAGE"],
-		IncusSocket: kv["KAPSULE_TESTBED_INCUS_SOCKET"],
-	}, nil
+		Home:        kv[prefix+"HOME"],
+		RuntimeDir:  kv[prefix+"RUNTIME_DIR"],
+		SessionBus:  kv[prefix+"SESSION_BUS"],
+		Image:       kv[prefix+"IMAGE"],
+		IncusSocket: kv[prefix+"INCUS_SOCKET"],
+		Project:     kv[prefix+"PROJECT"],
+	}
 }
 
 // InCI reports whether the tests run in CI, where skipping is a failure.
@@ -98,6 +117,26 @@ func RequireUser(t testing.TB) *Bed {
 		Unavailable(t, "this end-to-end test runs as the test user %s (uid %d), not uid %d; use 'make test-e2e'", b.User, b.UID, os.Getuid())
 	}
 	return b
+}
+
+// RequireRestrictedUser is RequireUser for the restricted test user: it
+// returns the bed as that user sees it (NewSession on it gives that
+// user's desktop session). Run these tests through testbed/as-user with
+// TESTBED_AS=restricted (make test-e2e does).
+func RequireRestrictedUser(t testing.TB) *Bed {
+	t.Helper()
+	b := Require(t)
+	r := b.Restricted
+	if r == nil {
+		Unavailable(t, "the test bed has no restricted user (testbed/incus-user.sh); run 'make testbed' as root")
+	}
+	if _, err := os.Stat(r.IncusSocket); err != nil {
+		Unavailable(t, "incus-user is not running (%v); run 'make testbed' as root", err)
+	}
+	if os.Getuid() != r.UID {
+		Unavailable(t, "this end-to-end test runs as the restricted test user %s (uid %d), not uid %d; use 'make test-e2e'", r.User, r.UID, os.Getuid())
+	}
+	return r
 }
 
 // Unavailable skips the test with the reason, or fails it in CI.

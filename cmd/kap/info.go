@@ -6,6 +6,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/spf13/cobra"
 )
 
@@ -29,12 +30,14 @@ func (a *app) infoCommand() *cobra.Command {
 			for k, v := range d {
 				plain[k] = v.Value()
 			}
-			if opts, ok := plain["options"].(map[string]any); ok {
+			// The options are an a{sv}: unwrap its variants, or JSON
+			// gets {} for each and the table leaves them out.
+			if opts, ok := plain["options"].(map[string]dbus.Variant); ok {
+				m := make(map[string]any, len(opts))
 				for k, v := range opts {
-					if vv, ok := v.(interface{ Value() any }); ok {
-						opts[k] = vv.Value()
-					}
+					m[k] = v.Value()
 				}
+				plain["options"] = m
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
