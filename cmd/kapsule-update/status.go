@@ -81,6 +81,15 @@ func (a *app) statusCommand() *cobra.Command {
 			fmt.Fprintf(a.stdout, "\nAuto-apply:  %v\n\n", st["auto_apply"].Value())
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CONTAINER\tSOURCE\tUPDATES\tSECURITY\tCHECKED\tNOTE")
+			listed := map[string]bool{}
+			for _, s := range srcs {
+				listed[s.Container] = true
+			}
+			for name := range sums { // known from earlier checks, not looked at yet
+				if !listed[name] {
+					srcs = append(srcs, bridge.UpdateSource{Container: name, State: "unknown"})
+				}
+			}
 			for _, s := range srcs {
 				sum := sums[s.Container]
 				count, _ := sum["count"].Value().(uint32)

@@ -217,8 +217,14 @@ func TestResultsSurviveARestartOfKapsuled(t *testing.T) {
 	if len(rows) != 1 || rows[0]["package"] != "kapsule-fixture" {
 		t.Fatalf("after a restart: %v", rows)
 	}
-	if r := updates(t, s, "status"); !strings.Contains(r.Stdout, c) || strings.Contains(r.Stdout, "never") && !strings.Contains(r.Stdout, "Last check:  never") {
-		t.Errorf("status after a restart: %q", r.Stdout)
+	var row string
+	for _, line := range strings.Split(updates(t, s, "status").Stdout, "\n") {
+		if strings.HasPrefix(line, c+" ") {
+			row = line
+		}
+	}
+	if f := strings.Fields(row); len(f) < 5 || f[2] != "1" || f[4] == "never" {
+		t.Errorf("status after a restart: row %q, want 1 update and the time of the last check", row)
 	}
 }
 

@@ -91,6 +91,13 @@ func (a *updatesAPI) Summaries() map[string]map[string]dbus.Variant {
 		}
 		add(s.Container, c)
 	}
+	// Results kept from before (a freshly started kapsuled that has not
+	// looked at every container yet) are shown too.
+	for name, c := range st.Containers {
+		if _, ok := out[name]; !ok {
+			add(name, c)
+		}
+	}
 	return out
 }
 
