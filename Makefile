@@ -96,7 +96,7 @@ test-e2e: build ## end-to-end tests on the real test bed, as the unprivileged te
 	KAPSULE_BIN=$(CURDIR)/bin TESTBED_AS=restricted $(GO) test -tags e2e -race -p 1 $(E2E_FLAGS) -run '$(RESTRICTED_TESTS)' -exec $(CURDIR)/testbed/as-user $(PKGS)
 
 bench: testbed build ## benchmarks: ratios against a floor measured in the same run
-	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/
+	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/ ./cmd/kapsuled/
 
 demo: ## the main job end to end on this machine (root): test bed, a desktop user, a container with a pending update, kap and kapsule-update at work
 	demo/demo.sh

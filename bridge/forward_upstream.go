@@ -65,20 +65,38 @@ func (f *Forwarder) connect(up *upstream) {
 
 // establish dials, authenticates, starts the link's loops, says Hello and
 // adds the match rules.
+//
+// A stream on which the bus does not answer (it ends or is reset before
+// authentication is through) is dialled again, while the dial timeout
+// allows: Incus resets exec streams of a container that is still
+// starting. Errors of Dial itself are returned at once.
 func (f *Forwarder) establish(up *upstream) error {
-	rwc, err := f.cfg.Dial(up.ctx)
-	if err != nil {
-		return err
-	}
-	if rwc == nil {
-		return errors.New("Dial returned no connection")
-	}
-	// The link lives until its context ends: dropped, timed out, or Run
-	// stopping.
-	context.AfterFunc(up.ctx, func() { rwc.Close() })
-	conn, err := openWireConn(up.ctx, rwc)
-	if err != nil {
-		return err
+	var conn *wireConn
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		rwc, err := f.cfg.Dial(up.ctx)
+		if err != nil {
+			return err
+		}
+		if rwc == nil {
+			return errors.New("Dial returned no connection")
+		}
+		// The link lives until its context ends: dropped, timed out, or
+		// Run stopping.
+		stop := context.AfterFunc(up.ctx, func() { rwc.Close() })
+		conn, err = openWireConn(up.ctx, rwc)
+		if err == nil {
+			break
+		}
+		stop()
+		if up.ctx.Err() != nil {
+			return err
+		}
+		f.log.Debug("the container's bus did not answer; dialling again", "err", err, "in", wait)
+		select {
+		case <-up.ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 	f.mu.Lock()
 	up.conn = conn

@@ -51,20 +51,22 @@ type Sources struct {
 	resync  chan struct{}
 	mu      sync.Mutex
 	entries map[string]*sourceEntry
+	reprobe map[string]bool // containers to look at again at the next reconcile
 	wg      sync.WaitGroup
 	ctx     context.Context
 }
 
 type sourceEntry struct {
-	container string
-	busName   string
-	state     string
-	reason    string
-	fwd       *Forwarder
-	cancel    context.CancelFunc
-	done      chan struct{}
-	idle      *time.Timer
-	ctx       context.Context
+	container   string
+	busName     string
+	state       string
+	reason      string
+	probeFailed bool // looking into the container failed (state error)
+	fwd         *Forwarder
+	cancel      context.CancelFunc
+	done        chan struct{}
+	idle        *time.Timer
+	ctx         context.Context
 }
 
 // NewSources returns the update sources; Run drives them.
@@ -72,16 +74,27 @@ func NewSources(cfg SourcesConfig) *Sources {
 	if cfg.Changed == nil {
 		cfg.Changed = func() {}
 	}
-	return &Sources{cfg: cfg, resync: make(chan struct{}, 1), entries: map[string]*sourceEntry{}}
+	return &Sources{cfg: cfg, resync: make(chan struct{}, 1), entries: map[string]*sourceEntry{}, reprobe: map[string]bool{}}
 }
 
 // Resync asks for the containers to be listed again and the sources to
-// follow (after Incus events: created, deleted, updated, reconnected).
+// follow (after Incus events: created, deleted, renamed, reconnected).
 func (s *Sources) Resync() {
 	select {
 	case s.resync <- struct{}{}:
 	default:
 	}
+}
+
+// Reprobe asks for a container to be looked at again, then resyncs: after
+// its configuration changed, PackageKit may have come or gone. Its source
+// is replaced only if the answer changed, so a working source is not
+// disturbed.
+func (s *Sources) Reprobe(container string) {
+	s.mu.Lock()
+	s.reprobe[container] = true
+	s.mu.Unlock()
+	s.Resync()
 }
 
 // Run keeps the sources in step with the containers until ctx ends, then
@@ -122,11 +135,19 @@ func (s *Sources) reconcile(ctx context.Context) {
 	}
 	changed := false
 	s.mu.Lock()
+	again := s.reprobe
+	s.reprobe = map[string]bool{}
+	var recheck []string
 	for name, e := range s.entries {
-		if !want[name] {
+		switch {
+		case !want[name]:
 			s.stopEntryLocked(e)
 			delete(s.entries, name)
 			changed = true
+		case again[name] || e.probeFailed:
+			// A failed look (Incus busy, the container being created) is
+			// retried at every resync.
+			recheck = append(recheck, name)
 		}
 	}
 	var add []string
@@ -141,26 +162,76 @@ func (s *Sources) reconcile(ctx context.Context) {
 		s.add(ctx, name)
 		changed = true
 	}
+	sort.Strings(recheck)
+	for _, name := range recheck {
+		if s.recheck(ctx, name) {
+			changed = true
+		}
+	}
 	if changed {
 		s.cfg.Changed()
 	}
 }
 
+func (s *Sources) probe(ctx context.Context, name string) (lifecycle.PackageKitSupport, error) {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return s.cfg.Backend.ProbePackageKit(pctx, name)
+}
+
 func (s *Sources) add(ctx context.Context, name string) {
-	e := &sourceEntry{container: name}
 	bus, err := PackageKitBusName(name)
 	if err != nil {
-		e.state, e.reason = SourceError, err.Error()
-		s.put(e)
+		s.put(&sourceEntry{container: name, state: SourceError, reason: err.Error()})
 		return
 	}
-	e.busName = bus
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	sup, err := s.cfg.Backend.ProbePackageKit(pctx, name)
-	cancel()
+	sup, err := s.probe(ctx, name)
+	s.export(ctx, name, bus, sup, err)
+}
+
+// recheck looks at a container again and replaces its source when the
+// answer changed; it reports whether it did. A working source is kept
+// through a failed look.
+func (s *Sources) recheck(ctx context.Context, name string) bool {
+	s.mu.Lock()
+	e := s.entries[name]
+	s.mu.Unlock()
+	if e == nil || e.busName == "" {
+		return false
+	}
+	sup, err := s.probe(ctx, name)
+	s.mu.Lock()
+	state, reason := e.state, e.reason
+	s.mu.Unlock()
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case e.fwd != nil && (err != nil || sup.OK):
+		return false // still exported (or failed for another reason than PackageKit)
+	case err != nil && e.probeFailed && reason == err.Error():
+		return false
+	case err == nil && !sup.OK && state == SourceUnavailable && reason == sup.Reason:
+		return false
+	}
+	s.cfg.Log.Info("update source changed", "container", name, "was", state, "packagekit", err == nil && sup.OK)
+	s.mu.Lock()
+	s.stopEntryLocked(e)
+	delete(s.entries, name)
+	s.mu.Unlock()
+	if e.done != nil {
+		<-e.done // the name is released before it can be taken again
+	}
+	s.export(ctx, name, e.busName, sup, err)
+	return true
+}
+
+// export makes the source of a container from what a look into it found:
+// a Forwarder owning bus, or an entry saying why there is none.
+func (s *Sources) export(ctx context.Context, name, bus string, sup lifecycle.PackageKitSupport, err error) {
+	e := &sourceEntry{container: name, busName: bus}
 	switch {
 	case err != nil:
-		e.state, e.reason = SourceError, err.Error()
+		e.state, e.reason, e.probeFailed = SourceError, err.Error(), true
 		s.put(e)
 		return
 	case !sup.OK:
@@ -193,7 +264,7 @@ func (s *Sources) add(ctx context.Context, name string) {
 		return
 	}
 	fctx, fcancel := context.WithCancel(ctx)
-	e.fwd, e.cancel, e.done, e.state = fwd, fcancel, make(chan struct{}), SourceReady
+	e.fwd, e.cancel, e.done, e.state, e.ctx = fwd, fcancel, make(chan struct{}), SourceReady, fctx
 	s.put(e)
 	s.wg.Add(1)
 	go func() {
@@ -207,7 +278,6 @@ func (s *Sources) add(ctx context.Context, name string) {
 			s.cfg.Changed()
 		}
 	}()
-	e.ctx = fctx
 }
 
 func (s *Sources) put(e *sourceEntry) {
@@ -281,13 +351,16 @@ func (s *Sources) List() []UpdateSource {
 	defer s.mu.Unlock()
 	out := make([]UpdateSource, 0, len(s.entries))
 	for _, e := range s.entries {
-		out = append(out, UpdateSource{
+		src := UpdateSource{
 			Container:  e.container,
-			BusName:    e.busName,
 			PackageKit: e.state == SourceReady,
 			State:      e.state,
 			Reason:     e.reason,
-		})
+		}
+		if e.state == SourceReady {
+			src.BusName = e.busName // only a name that is on the bus
+		}
+		out = append(out, src)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })
 	return out

@@ -80,17 +80,25 @@ func (m *Manager) EnsureRunning(ctx context.Context, name string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	m.mu.Lock()
+	// A container a previous kapsuled left running is ours now: stopped
+	// after this use like one started here, not under it.
+	delete(m.leftovers, name)
+	m.mu.Unlock()
 	if inst.Running() {
 		return false, nil
 	}
 	m.log.Info("starting on demand", "container", name)
-	if err := m.startInstance(ctx, name); err != nil {
-		return false, err
-	}
+	// Recorded before the start: Incus finishes a start even when kapsuled
+	// is killed while it waits, and the next kapsuled must know to stop it.
 	m.mu.Lock()
 	m.autoStarted[name] = true
 	m.saveAutoStartedLocked()
 	m.mu.Unlock()
+	if err := m.startInstance(ctx, name); err != nil {
+		m.claimed(name) // not started by us after all
+		return false, err
+	}
 	if err := m.waitBooted(ctx, name); err != nil {
 		return true, err
 	}
@@ -109,12 +117,19 @@ func (m *Manager) AutoStarted(name string) bool {
 // never stops a container the user is using.
 func (m *Manager) claimed(name string) {
 	m.mu.Lock()
+	delete(m.leftovers, name)
 	if m.autoStarted[name] {
 		delete(m.autoStarted, name)
 		m.saveAutoStartedLocked()
 	}
 	m.mu.Unlock()
 }
+
+// Stopped records that a container stopped, restarted or went away,
+// whoever did it: a start on demand ends there, so that a container the
+// user starts next, with Kapsule or without, is never stopped behind their
+// back. kapsuled calls it on Incus' lifecycle events.
+func (m *Manager) Stopped(name string) { m.claimed(name) }
 
 // StopIfAutoStarted stops a container Kapsule started on its own, if the
 // user has not started using it since; it reports whether it stopped it.

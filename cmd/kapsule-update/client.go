@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +32,9 @@ the container's PackageKit is org.freedesktop.PackageKit, and the command
 runs with DBUS_SYSTEM_BUS_ADDRESS pointing at it (that command only). Only
 use programs whose whole system-bus traffic may go there (pkcon, scripts).
 The private bus is removed afterwards; the command's exit status is
-returned.`,
+returned (128+N when a signal N killed it). Ctrl-C reaches the command
+from the terminal (pkcon then cancels its transaction); SIGTERM and SIGHUP
+sent to kapsule-update are passed on to it.`,
 		Example: `  kapsule-update client dev -- pkcon get-updates
   kapsule-update client dev -- pkcon -y update`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,16 +49,31 @@ returned.`,
 
 func (a *app) client(ctx context.Context, name string, command []string) error {
 	fail := func(err error) error { return &cli.ExitError{Code: 125, Err: err} }
+	// Signals are caught from the start, so that the private bus is
+	// removed whatever happens. Until the command runs, one aborts the
+	// set-up; then see wait.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	setupCtx, endSetup := abortOnSignal(ctx, sigs)
+	defer endSetup()
+	failSetup := func(err error) error {
+		if err := endSetup(); err != nil {
+			return err
+		}
+		return fail(err)
+	}
+
 	c, done, err := a.connect()
 	if err != nil {
-		return fail(err)
+		return failSetup(err)
 	}
 	defer done()
 	// kapsuled starts the container if needed and says where Incus is.
 	cwd, _ := os.Getwd()
-	spec, err := c.PrepareExec(ctx, name, []string{"true"}, cwd, map[string]string{})
+	spec, err := c.PrepareExec(setupCtx, name, []string{"true"}, cwd, map[string]string{})
 	if err != nil {
-		return fail(fmt.Errorf("prepare %s: %w", name, err))
+		return failSetup(fmt.Errorf("prepare %s: %w", name, err))
 	}
 	var opts []incus.Option
 	if spec.Project != "" {
@@ -62,9 +82,9 @@ func (a *app) client(ctx context.Context, name string, command []string) error {
 	ic := incus.NewUnix(spec.Socket, opts...)
 	defer ic.Close()
 
-	bus, err := startPrivateBus(ctx)
+	bus, err := startPrivateBus(setupCtx)
 	if err != nil {
-		return fail(err)
+		return failSetup(err)
 	}
 	defer bus.stop()
 
@@ -80,32 +100,99 @@ func (a *app) client(ctx context.Context, name string, command []string) error {
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		return fail(err)
+		return failSetup(err)
 	}
 	fwdDone := make(chan error, 1)
 	go func() { fwdDone <- fwd.Run(fctx) }()
+	defer func() {
+		cancel()
+		<-fwdDone
+	}()
 	select {
 	case <-fwd.Ready():
 	case err := <-fwdDone:
-		return fail(fmt.Errorf("export PackageKit of %s: %w", spec.Container, err))
+		fwdDone <- err
+		return failSetup(fmt.Errorf("export PackageKit of %s: %w", spec.Container, err))
 	case <-time.After(20 * time.Second):
-		return fail(fmt.Errorf("export PackageKit of %s: timed out", spec.Container))
+		return failSetup(fmt.Errorf("export PackageKit of %s: timed out", spec.Container))
+	case <-setupCtx.Done():
+		return failSetup(context.Cause(setupCtx))
+	}
+	if err := endSetup(); err != nil {
+		return err
 	}
 
-	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Env = append(withoutKey(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS"), "DBUS_SYSTEM_BUS_ADDRESS="+bus.address)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
-	err = cmd.Run()
-	cancel()
-	<-fwdDone
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return &cli.ExitError{Code: ee.ExitCode()}
-	case err != nil:
+	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("run %s: %w", command[0], err))
 	}
-	return nil
+	return wait(cmd, sigs)
+}
+
+// abortOnSignal returns a context that the first signal on sigs cancels,
+// until end is called. end (which may be called again) reports a signal
+// that came as the exit status a shell gives, 128+N.
+func abortOnSignal(ctx context.Context, sigs <-chan os.Signal) (context.Context, func() error) {
+	ctx, abort := context.WithCancelCause(ctx)
+	done, watching := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watching)
+		select {
+		case s := <-sigs:
+			abort(signalled{s.(syscall.Signal)})
+		case <-done:
+		}
+	}()
+	end := sync.OnceValue(func() error {
+		close(done)
+		<-watching
+		var sig signalled
+		err := context.Cause(ctx)
+		abort(nil)
+		if errors.As(err, &sig) {
+			return &cli.ExitError{Code: 128 + int(sig.sig)}
+		}
+		return nil
+	})
+	return ctx, end
+}
+
+// signalled is why the set-up was aborted.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string { return "interrupted by " + s.sig.String() }
+
+// wait waits for the command and returns its exit status; a command killed
+// by a signal gives 128+N, as in a shell. Meanwhile kapsule-update stays
+// up, so that the command can still reach PackageKit and the private bus
+// is removed after it: Ctrl-C and Ctrl-\ reach the command from the
+// terminal (the same process group) and are not passed on again; SIGTERM
+// and SIGHUP, which are sent to kapsule-update alone, are.
+func wait(cmd *exec.Cmd, sigs <-chan os.Signal) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					return &cli.ExitError{Code: 128 + int(ws.Signal())}
+				}
+				return &cli.ExitError{Code: ee.ExitCode()}
+			case err != nil:
+				return &cli.ExitError{Code: 125, Err: fmt.Errorf("run %s: %w", cmd.Path, err)}
+			}
+			return nil
+		case s := <-sigs:
+			if s == syscall.SIGTERM || s == syscall.SIGHUP {
+				_ = cmd.Process.Signal(s)
+			}
+		}
+	}
 }
 
 func withoutKey(env []string, key string) []string {
@@ -157,6 +244,10 @@ func startPrivateBus(ctx context.Context) (*privateBus, error) {
 		return nil, fmt.Errorf("private bus: %w", err)
 	}
 	cmd := exec.Command("dbus-daemon", "--config-file="+filepath.Join(dir, "bus.conf"), "--nofork", "--nopidfile", "--print-address=1")
+	// Out of the terminal's foreground process group: Ctrl-C must not take
+	// the bus away from a command that still talks to it (pkcon cancels
+	// its transaction).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		os.RemoveAll(dir)

@@ -175,6 +175,11 @@ func connectIncus(ctx context.Context, host lifecycle.Host) (*incus.Client, stri
 	return nil, "", "", false, fmt.Errorf("cannot reach Incus: admin socket: %v; incus-user socket: %v", adminErr, userErr)
 }
 
+// errSessionLost ends Run when the session bus connection is gone: the
+// session ended (or its bus died), which is no failure of kapsuled; the
+// next session activates a fresh one.
+var errSessionLost = errors.New("session bus connection lost")
+
 // Run exports everything, takes the bus name, signals readiness, and runs
 // until ctx ends or the session bus goes away.
 func (s *service) Run(ctx context.Context) error {
@@ -191,7 +196,7 @@ func (s *service) Run(ctx context.Context) error {
 			return nil
 		case <-s.session.Context().Done():
 			s.log.Info("session bus connection lost; exiting")
-			return errors.New("session bus connection lost")
+			return errSessionLost
 		}
 	})
 	g.Go(func() error {
@@ -202,8 +207,18 @@ func (s *service) Run(ctx context.Context) error {
 				s.signals().ContainersChanged()
 			}
 			switch ch.Action {
-			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceRenamed, incus.InstanceUpdated, lifecycle.Resync:
+			case incus.InstanceStopped, incus.InstanceShutdown, incus.InstanceRestarted, incus.InstanceDeleted:
+				// Whoever stopped it: a start on demand is over.
+				s.life.Stopped(ch.Container)
+			}
+			switch ch.Action {
+			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceRenamed, lifecycle.Resync:
 				s.sources.Resync()
+			case incus.InstanceUpdated:
+				// Its configuration changed (PackageKit may have come or
+				// gone with it, and `incus config set` is the way to ask
+				// for a fresh look): look again.
+				s.sources.Reprobe(ch.Container)
 			}
 			if ch.Action == incus.InstanceDeleted {
 				s.updates.Forget(ch.Container)
