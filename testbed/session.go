@@ -63,6 +63,10 @@ func (b *Bed) NewSession(t testing.TB, kapsulerc string) *Session {
 			t.Fatal(err)
 		}
 	}
+	// Every test session is the same user and sees every test's
+	// containers: no scheduled check may start and stop those of tests
+	// running alongside (a test's own kapsulerc may set its own).
+	kapsulerc = "[Updates]\nStartupDelay=24h\n" + kapsulerc
 	if err := os.WriteFile(filepath.Join(s.Config, "kapsulerc"), []byte(kapsulerc), 0o600); err != nil {
 		t.Fatal(err)
 	}
