@@ -3,10 +3,12 @@
 package incus_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,30 +161,143 @@ func TestRestartAndForceStopE2E(t *testing.T) {
 	}
 }
 
-// TestCreateFromSimplestreamsE2E needs a route to an image server; this
-// machine has none, so the path is covered by the recorded responses of
-// TestCreateFromSimplestreams.
+// TestCreateFromSimplestreamsE2E creates a container the way Kapsule does
+// from images.linuxcontainers.org, without the internet: the test serves a
+// simplestreams image server over HTTPS on the loopback, holding the test
+// bed's image (exported through the API, with a metadata.yaml of its own so
+// that its fingerprint is new), and incusd pulls it from there, trusting
+// the server's self-signed certificate given in the source. The rootfs is
+// paced to take a few seconds, long enough for WaitProgress to see the
+// download. The instance and the image Incus cached are deleted at the end.
 func TestCreateFromSimplestreamsE2E(t *testing.T) {
 	t.Parallel()
-	c, _ := e2eClient(t)
-	const server = "https://images.linuxcontainers.org"
-	conn, err := net.DialTimeout("tcp", "images.linuxcontainers.org:443", 3*time.Second)
+	c, bed := e2eClient(t)
+	ctx := timeout(t, 5*time.Minute)
+	srv, err := c.Server(ctx)
 	if err != nil {
-		t.Skipf("no route to %s (%v): the simplestreams create path is covered by the recorded responses of TestCreateFromSimplestreams", server, err)
+		t.Fatal(err)
 	}
-	conn.Close()
-	ctx := timeout(t, 10*time.Minute)
+	bedImage, err := c.ImageAlias(ctx, bed.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The image to serve: the test bed's, described as this test's.
 	name := testbed.Name("ss")
+	start := time.Now()
+	img := exportImage(t, ctx, bed.IncusSocket, bedImage.Target, t.TempDir())
+	img.Meta = redescribe(t, img.Meta, "Kapsule simplestreams e2e image "+name)
+	fp := img.Fingerprint(t)
+	t.Logf("exported %s (%d MB) in %v; served as %s", bedImage.Target[:12], img.RootfsSize>>20, time.Since(start).Round(time.Millisecond), fp[:12])
+	if fp == bedImage.Target {
+		t.Fatal("the served image has the test bed image's fingerprint: Incus would not download it")
+	}
+	t.Cleanup(func() {
+		// The test deletes it; this is for when it failed first.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		op, err := c.DeleteImage(ctx, fp)
+		if err == nil {
+			_, err = op.Wait(ctx, 0)
+		}
+		if err != nil && !errors.Is(err, incus.ErrNotFound) {
+			t.Errorf("delete the image %s the test made Incus cache: %v", fp, err)
+		}
+	})
+
+	const rootfsTime = 5 * time.Second
+	arch := debianArch(srv.Environment.KernelArchitecture)
+	store := serveSimplestreams(t, name, arch, "kapsule-e2e/"+name, fp, img, rootfsTime)
+	source := incus.SimplestreamsImage(store.URL, store.Alias)
+	source.Certificate = store.CertPEM
+	t.Logf("serving %s at %s (product arch %s, version %s)", store.Alias, store.URL, arch, store.Serial)
+
+	// Without the certificate, incusd does not trust the server. (Before
+	// the real pull: afterwards incusd has the index cached, and the image.)
+	untrusted := name + "-untrusted"
+	t.Cleanup(func() { _, _ = testbed.IncusErr("delete", "--force", untrusted) })
+	noCert := source
+	noCert.Certificate = ""
+	op, err := c.CreateInstance(ctx, incus.InstancesPost{Name: untrusted, Source: noCert})
+	if err == nil {
+		_, err = op.Wait(ctx, 0)
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("create from the server without its certificate: %v, want a certificate error", err)
+	} else {
+		t.Logf("without the certificate: %v", err)
+	}
+	if _, _, err := c.Instance(ctx, untrusted); !errors.Is(err, incus.ErrNotFound) {
+		t.Errorf("instance after the untrusted create: %v, want ErrNotFound", err)
+	}
+
+	// Create, watching the download.
 	t.Cleanup(func() { _, _ = testbed.IncusErr("delete", "--force", name) })
-	op, err := c.CreateInstance(ctx, incus.InstancesPost{Name: name, Source: incus.SimplestreamsImage(server, "debian/12")})
+	start = time.Now()
+	op, err = c.CreateInstance(ctx, incus.InstancesPost{
+		Name:   name,
+		Source: source,
+		Config: map[string]string{"user.kapsule.e2e": "true"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress int
-	if _, err := op.WaitProgress(ctx, func(p incus.Progress) { progress++; t.Logf("%+v", p) }); err != nil {
+	var downloads, updates int
+	if _, err := op.WaitProgress(ctx, func(p incus.Progress) {
+		updates++
+		if p.Stage == "download" {
+			downloads++
+		}
+		t.Logf("create +%v: %+v", time.Since(start).Round(time.Millisecond), p)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if progress == 0 {
+	t.Logf("created in %v: %d progress updates, %d of the download", time.Since(start).Round(time.Millisecond), updates, downloads)
+	if downloads == 0 {
 		t.Error("no download progress reported")
+	}
+	if n := store.rootfsServed.Load(); n != 1 {
+		t.Errorf("the rootfs was served in full %d times (%d requests), want once", n, store.rootfsRequests.Load())
+	}
+
+	// Incus cached the image under the fingerprint the store gave.
+	cached, err := c.Image(ctx, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cached.Cached || cached.Architecture != srv.Environment.KernelArchitecture || cached.Type != "container" ||
+		cached.Properties["os"] != "Debian" || cached.Properties["release"] != "bookworm" ||
+		cached.Properties["variant"] != "default" || cached.Properties["serial"] != store.Serial {
+		t.Errorf("cached image %+v", cached)
+	}
+	inst, _, err := c.Instance(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Config["volatile.base_image"] != fp || inst.Config["image.serial"] != store.Serial {
+		t.Errorf("instance config %v, want base image %s, serial %s", inst.Config, fp, store.Serial)
+	}
+
+	// Start it and run a command: the image's templates made its hostname.
+	start = time.Now()
+	mustWait(t, ctx)(c.StartInstance(ctx, name))
+	var out, errOut bytes.Buffer
+	code, err := c.Exec(ctx, name, incus.Cmd{
+		Command: []string{"sh", "-c", `cat /etc/hostname && . /etc/os-release && echo "$VERSION_CODENAME"`},
+		Stdout:  &out, Stderr: &errOut,
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d, %v; stderr %q", code, err, errOut.String())
+	}
+	if got, want := strings.Fields(out.String()), []string{name, "bookworm"}; !slices.Equal(got, want) {
+		t.Errorf("exec printed %q, want the lines %q", out.String(), want)
+	}
+	t.Logf("started and ran a command in %v", time.Since(start).Round(time.Millisecond))
+
+	mustWait(t, ctx)(c.StopInstance(ctx, name, incus.StopOptions{Force: true}))
+	mustWait(t, ctx)(c.DeleteInstance(ctx, name))
+	mustWait(t, ctx)(c.DeleteImage(ctx, fp))
+	if _, err := c.Image(ctx, fp); !errors.Is(err, incus.ErrNotFound) {
+		t.Errorf("cached image after delete: %v, want ErrNotFound", err)
 	}
 }
