@@ -24,7 +24,7 @@ CMDS := $(sort $(patsubst cmd/%/main.go,%,$(wildcard cmd/*/main.go)))
 CLIS := $(filter-out kapsuled,$(CMDS)) kapsule
 XML  := $(sort $(wildcard dbus-interfaces/*.xml))
 
-.PHONY: help build completions test test-unit test-install test-e2e testbed bench lint fmt-check vet install uninstall demo demo-clean clean
+.PHONY: help build completions test test-unit test-install test-e2e testbed bench lint fmt-check vet fuzz stress install uninstall demo demo-clean clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,7 +68,7 @@ uninstall: ## remove exactly what make install put there (give it the same PREFI
 testbed: ## set up the test bed: packages, incusd, test image, test user (root)
 	testbed/setup.sh
 
-test: testbed lint test-unit test-e2e ## everything CI runs: test bed, gofmt, vet, unit tests (-race), end-to-end tests on real Incus
+test: testbed lint test-unit test-e2e fuzz stress ## everything CI runs: test bed, gofmt, vet, unit tests (-race), end-to-end tests on real Incus, fuzzing, stress tests
 
 lint: fmt-check vet ## gofmt and go vet
 
@@ -79,6 +79,7 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e $(PKGS)
+	$(GO) vet -tags stress $(PKGS)
 
 test-unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 $(PKGS)
@@ -94,6 +95,27 @@ RESTRICTED_TESTS := ^TestRestricted
 test-e2e: build ## end-to-end tests on the real test bed, as the unprivileged test user, then the restricted ones as the restricted user
 	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -race -p 1 $(E2E_FLAGS) -skip '$(RESTRICTED_TESTS)' -exec $(CURDIR)/testbed/as-user $(PKGS)
 	KAPSULE_BIN=$(CURDIR)/bin TESTBED_AS=restricted $(GO) test -tags e2e -race -p 1 $(E2E_FLAGS) -run '$(RESTRICTED_TESTS)' -exec $(CURDIR)/testbed/as-user $(PKGS)
+
+# Every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each: go
+# test fuzzes one target per run, so they run one after the other.
+FUZZTIME ?= 10s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz: $$t in ./$$(dirname $${f#./}) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$(dirname $${f#./}); \
+		done; \
+	done
+
+# Stress tests (stress/, build tag stress) run as root: they kill kapsuled,
+# restart incusd (briefly: it affects everything on the machine), kill the
+# session bus and act as other users, and start kapsuled and the CLIs as
+# the test user themselves. See README "Reliability".
+STRESS_FLAGS ?= -count=1 -timeout 40m
+
+stress: build ## stress tests (root): faults, load through the bridge, hostile input, security boundaries
+	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags stress -p 1 $(STRESS_FLAGS) ./stress/
 
 bench: testbed build ## benchmarks: ratios against a floor measured in the same run
 	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/ ./cmd/kapsuled/

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -117,6 +118,12 @@ func (c *Client) watchOperations() error {
 	if err := c.conn.AddMatchSignal(dbus.WithMatchPathNamespace(OperationsPath), dbus.WithMatchInterface("org.freedesktop.DBus.Properties")); err != nil {
 		return fmt.Errorf("subscribe to operation signals: %w", err)
 	}
+	// kapsuled leaving the bus (killed, crashed) ends its operations: no
+	// Completed signal will come.
+	if err := c.conn.AddMatchSignal(dbus.WithMatchSender(busDriver), dbus.WithMatchInterface(busDriver),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, ServiceName)); err != nil {
+		return fmt.Errorf("subscribe to operation signals: %w", err)
+	}
 	c.sigs = make(chan *dbus.Signal, 256)
 	c.conn.Signal(c.sigs)
 	c.started = true
@@ -127,7 +134,14 @@ func (c *Client) watchOperations() error {
 func (c *Client) dispatch() {
 	for s := range c.sigs {
 		c.mu.Lock()
-		for _, w := range append(c.waiters[s.Path], c.waiters[anyOperation]...) {
+		ws := slices.Concat(c.waiters[s.Path], c.waiters[anyOperation])
+		if s.Name == ownerChanged {
+			ws = ws[:0:0]
+			for _, w := range c.waiters {
+				ws = append(ws, w...)
+			}
+		}
+		for _, w := range ws {
 			select {
 			case w <- s:
 			default: // a waiter that fell behind reads Status at the end anyway
@@ -158,6 +172,26 @@ func (c *Client) Start(ctx context.Context, ev Events, method string, args ...an
 	c.unregister(anyOperation, ch)
 	defer c.unregister(path, ch)
 	return c.follow(ctx, path, ch, ev)
+}
+
+// busDriver is the bus itself, which announces owner changes.
+const (
+	busDriver    = "org.freedesktop.DBus"
+	ownerChanged = busDriver + ".NameOwnerChanged"
+)
+
+// owner is kapsuled's unique name on the bus, "" when it is not running.
+func (c *Client) owner(ctx context.Context) string {
+	var owner string
+	if err := c.conn.BusObject().CallWithContext(ctx, busDriver+".GetNameOwner", 0, ServiceName).Store(&owner); err != nil {
+		return ""
+	}
+	return owner
+}
+
+// errServiceGone is why an operation was left without an outcome.
+func errServiceGone(path dbus.ObjectPath) error {
+	return fmt.Errorf("kapsuled stopped before operation %s finished (it crashed or was killed), so its outcome is unknown: see 'journalctl --user -u kapsuled', then run the command again", path)
 }
 
 // anyOperation registers a waiter for the signals of every operation.
@@ -196,6 +230,12 @@ func (c *Client) Wait(ctx context.Context, path dbus.ObjectPath, ev Events) (Op,
 }
 
 func (c *Client) follow(ctx context.Context, path dbus.ObjectPath, ch chan *dbus.Signal, ev Events) (Op, error) {
+	// The kapsuled that runs the operation: its leaving the bus ends the
+	// wait (the signals that follow its owner change are queued in ch).
+	owner := c.owner(ctx)
+	if owner == "" {
+		return Op{Path: path, Status: StatusFailed}, errServiceGone(path)
+	}
 	obj := c.conn.Object(ServiceName, path)
 	status := func() (Op, bool, error) {
 		var st, msg dbus.Variant
@@ -218,7 +258,15 @@ func (c *Client) follow(ctx context.Context, path dbus.ObjectPath, ch chan *dbus
 		case <-ctx.Done():
 			_ = obj.Call(OperationInterface+".Cancel", 0).Err
 			return Op{Path: path, Status: StatusCancelled}, ctx.Err()
+		case <-c.conn.Context().Done():
+			return Op{Path: path, Status: StatusFailed}, fmt.Errorf("lost the session bus while waiting for operation %s", path)
 		case s := <-ch:
+			if s.Name == ownerChanged {
+				if len(s.Body) == 3 && s.Body[0] == ServiceName && s.Body[1] == owner {
+					return Op{Path: path, Status: StatusFailed}, errServiceGone(path)
+				}
+				continue
+			}
 			if s.Path != path {
 				continue
 			}

@@ -108,7 +108,7 @@ func ExportManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, fmt.Errorf("export manager properties: %w", err)
 	}
 	m.props = props
-	if err := cfg.Conn.Export(m, ManagerPath, ManagerInterface); err != nil {
+	if err := exportStrict(cfg.Conn, m, ManagerPath, ManagerInterface, interfaces.Manager); err != nil {
 		return nil, fmt.Errorf("export manager: %w", err)
 	}
 	node, err := parseNode(interfaces.Manager)
@@ -453,7 +453,7 @@ func (m *Manager) CheckUpdates(containers []string) (dbus.ObjectPath, *dbus.Erro
 		return "", DBusError(fmt.Errorf("%w: updates are not available", lifecycle.ErrUnsupported))
 	}
 	for _, c := range containers {
-		if err := lifecycle.ValidateName(c); err != nil {
+		if err := m.exists(c); err != nil {
 			return "", DBusError(err)
 		}
 	}
@@ -463,12 +463,28 @@ func (m *Manager) CheckUpdates(containers []string) (dbus.ObjectPath, *dbus.Erro
 	})
 }
 
+// exists refuses a bad name or a container that does not exist, at once:
+// an update operation on it would only wait for an update source that
+// never comes.
+func (m *Manager) exists(name string) error {
+	if err := lifecycle.ValidateName(name); err != nil {
+		return err
+	}
+	if m.cfg.Containers == nil {
+		return nil
+	}
+	ctx, cancel := m.ctx()
+	defer cancel()
+	_, err := m.cfg.Containers.Get(ctx, name)
+	return err
+}
+
 // ApplyUpdates implements the D-Bus method.
 func (m *Manager) ApplyUpdates(container string, packageIDs []string) (dbus.ObjectPath, *dbus.Error) {
 	if m.cfg.Updates == nil {
 		return "", DBusError(fmt.Errorf("%w: updates are not available", lifecycle.ErrUnsupported))
 	}
-	if err := lifecycle.ValidateName(container); err != nil {
+	if err := m.exists(container); err != nil {
 		return "", DBusError(err)
 	}
 	return m.start("apply-updates", "Applying updates: "+container, container, func(ctx context.Context, r lifecycle.Reporter) error {

@@ -191,9 +191,22 @@ func (op *operation) finish(ctx context.Context, err error) {
 		op.log.Info("operation completed")
 	}
 	// ErrorMessage first, so a client woken by Status reads the right text.
-	op.props.SetMust(OperationInterface, "ErrorMessage", msg)
-	op.props.SetMust(OperationInterface, "Status", status)
+	op.set("ErrorMessage", msg)
+	op.set("Status", status)
 	op.emit("Completed", err == nil, msg)
+}
+
+// set sets a property of the operation and announces it. prop's SetMust
+// stores the value, then panics when PropertiesChanged cannot be sent:
+// the bus connection is gone (the session ended) and nobody is left to
+// tell, which must not take kapsuled down.
+func (op *operation) set(name, value string) {
+	defer func() {
+		if r := recover(); r != nil {
+			op.log.Debug("announce an operation property", "property", name, "error", r)
+		}
+	}()
+	op.props.SetMust(OperationInterface, name, value)
 }
 
 func (op *operation) emit(member string, args ...any) {

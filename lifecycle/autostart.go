@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
+	"time"
 )
 
 // The containers Kapsule started on its own are also written to
@@ -47,9 +49,16 @@ func (m *Manager) saveAutoStartedLocked() {
 	}
 }
 
+// leftoverSettle is how long StopLeftovers watches a recorded container
+// that is not running: the killed kapsuled may have asked Incus to start
+// it, and Incus finishes a start without its client.
+const leftoverSettle = 20 * time.Second
+
 // StopLeftovers stops the containers a previous kapsuled started on its
 // own and did not get to stop (it was killed), unless the user has been
-// using them since (then they stay).
+// using them since (then they stay). One still starting is stopped once it
+// runs, unless this kapsuled uses it first (then it stops it after that
+// use, as one it started itself).
 func (m *Manager) StopLeftovers(ctx context.Context) {
 	path := m.autostartFile()
 	if path == "" {
@@ -65,16 +74,63 @@ func (m *Manager) StopLeftovers(ctx context.Context) {
 		_ = os.Remove(path)
 		return
 	}
+	m.mu.Lock()
 	for _, n := range names {
-		m.mu.Lock()
 		m.autoStarted[n] = true
+		m.leftovers[n] = true
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Go(func() { m.stopLeftover(ctx, n) })
+	}
+	wg.Wait()
+}
+
+func (m *Manager) stopLeftover(ctx context.Context, name string) {
+	deadline := time.Now().Add(leftoverSettle)
+	for {
+		m.forget(name)
+		inst, err := m.instance(ctx, name)
+		m.mu.Lock()
+		mine := m.leftovers[name]
+		done := !mine || err != nil || inst.Running() || time.Now().After(deadline)
+		if done {
+			delete(m.leftovers, name)
+		}
 		m.mu.Unlock()
-		stopped, err := m.StopIfAutoStarted(ctx, n)
 		switch {
-		case err != nil && !errors.Is(err, ErrNotFound):
-			m.log.Warn("stop a container left running by a previous kapsuled", "container", n, "error", err)
-		case stopped:
-			m.log.Info("stopped a container a previous kapsuled had started", "container", n)
+		case !mine:
+			return // claimed by the user, or adopted by a use of this kapsuled
+		case errors.Is(err, ErrNotFound):
+			m.claimed(name)
+			return
+		case err != nil:
+			m.log.Warn("stop a container left running by a previous kapsuled", "container", name, "error", err)
+			return
+		case inst.Running():
+			// One the killed kapsuled had just started may still be
+			// booting, and systemd does not act on a shutdown request
+			// until it is up (Incus's graceful stop then times out).
+			if err := m.waitBooted(ctx, name); err != nil {
+				m.log.Debug("wait for a container left running to boot", "container", name, "error", err)
+			}
+			stopped, err := m.StopIfAutoStarted(ctx, name)
+			switch {
+			case err != nil && !errors.Is(err, ErrNotFound):
+				m.log.Warn("stop a container left running by a previous kapsuled", "container", name, "error", err)
+			case stopped:
+				m.log.Info("stopped a container a previous kapsuled had started", "container", name)
+			}
+			return
+		case done:
+			m.claimed(name) // it never came up
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

@@ -103,7 +103,10 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool, r Reporte
 	}
 	if err != nil {
 		r.Completed("delete", false, "")
-		if errors.Is(err, incus.ErrNotFound) {
+		// Incus makes a delete wait for one already under way (a kapsuled
+		// killed while deleting), then fails it ("A matching non-reusable
+		// operation has now succeeded"): the container is gone all the same.
+		if errors.Is(err, incus.ErrNotFound) || m.gone(ctx, name) {
 			return fmt.Errorf("%w: %s was deleted meanwhile", ErrNotFound, name)
 		}
 		return m.incusError(fmt.Sprintf("delete %q", name), err)
@@ -112,4 +115,11 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool, r Reporte
 	r.Completed("delete", true, "Deleted "+name)
 	m.log.Info("container deleted", "container", name)
 	return nil
+}
+
+// gone reports whether Incus says the instance does not exist.
+func (m *Manager) gone(ctx context.Context, name string) bool {
+	m.forget(name)
+	_, _, err := m.cfg.Incus.Instance(ctx, name)
+	return errors.Is(err, incus.ErrNotFound)
 }

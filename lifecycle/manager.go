@@ -68,6 +68,9 @@ type Manager struct {
 	// autoStarted are containers Kapsule started for its own needs
 	// (update sources, checks) and may stop again.
 	autoStarted map[string]bool
+	// leftovers are containers a previous kapsuled started on its own and
+	// did not stop (StopLeftovers), until stopped, claimed or adopted.
+	leftovers map[string]bool
 }
 
 // NewManager returns a Manager.
@@ -75,7 +78,7 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: cfg.Log, prepared: map[string]preparedKey{}, cache: map[string]*incus.Instance{}, gen: map[string]uint64{}, autoStarted: map[string]bool{}}
+	return &Manager{cfg: cfg, log: cfg.Log, prepared: map[string]preparedKey{}, cache: map[string]*incus.Instance{}, gen: map[string]uint64{}, autoStarted: map[string]bool{}, leftovers: map[string]bool{}}
 }
 
 // Container is one Kapsule container.

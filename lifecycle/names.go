@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxNameLength is the longest container name Incus accepts (a hostname label).
@@ -15,8 +17,8 @@ const MaxNameLength = 63
 // nothing else may pass.
 func ValidateName(name string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("%w: container name %q %s (use letters, digits and '-', starting with a letter, at most %d characters)",
-			ErrInvalidArgument, name, why, MaxNameLength)
+		return fmt.Errorf("%w: container name %s %s (use letters, digits and '-', starting with a letter, at most %d characters)",
+			ErrInvalidArgument, QuoteInput(name), why, MaxNameLength)
 	}
 	switch {
 	case name == "":
@@ -38,4 +40,22 @@ func ValidateName(name string) error {
 		return bad(fmt.Sprintf("contains %q", rune(c)))
 	}
 	return nil
+}
+
+// maxQuoted is how much of a refused input an error message quotes.
+const maxQuoted = 64
+
+// QuoteInput quotes user input for an error message, as %q does, but
+// only its first 64 bytes (whole characters) when it is longer, followed
+// by its length: a megabyte-long name must not come back as a megabyte
+// of error.
+func QuoteInput(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

@@ -175,7 +175,7 @@ func ParseOptions(base Options, raw map[string]any) (Options, error) {
 	for _, k := range keys {
 		i, ok := optionField[k]
 		if !ok {
-			return Options{}, fmt.Errorf("%w: unknown option %q (known options: %s)", ErrInvalidArgument, k, strings.Join(OptionKeys(), ", "))
+			return Options{}, fmt.Errorf("%w: unknown option %s (known options: %s)", ErrInvalidArgument, QuoteInput(k), strings.Join(OptionKeys(), ", "))
 		}
 		f := v.Field(i)
 		if err := setOption(f, k, raw[k]); err != nil {
@@ -252,16 +252,16 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
 	}
 	if o.Image != "" && !imagePattern.MatchString(o.Image) {
-		return bad("option \"image\": %q is not an image reference like images:debian/12 or a local alias", o.Image)
+		return bad("option \"image\": %s is not an image reference like images:debian/12 or a local alias", QuoteInput(o.Image))
 	}
 	if o.NvidiaDrivers && !o.GPU {
 		return bad("option \"nvidia_drivers\" requires \"gpu\" to be enabled")
 	}
 	if o.CPU != "" && !cpuPattern.MatchString(o.CPU) {
-		return bad("option \"cpu\": %q is neither a number of CPUs (e.g. 4) nor a CPU set (e.g. 0-3 or 0,2)", o.CPU)
+		return bad("option \"cpu\": %s is neither a number of CPUs (e.g. 4) nor a CPU set (e.g. 0-3 or 0,2)", QuoteInput(o.CPU))
 	}
 	if o.Memory != "" && !memoryPattern.MatchString(o.Memory) {
-		return bad("option \"memory\": %q is not a size like 8GiB or a percentage like 50%%", o.Memory)
+		return bad("option \"memory\": %s is not a size like 8GiB or a percentage like 50%%", QuoteInput(o.Memory))
 	}
 	seen := map[string]bool{}
 	for _, m := range o.CustomMounts {
@@ -269,17 +269,17 @@ func (o Options) Validate() error {
 		case m == "":
 			return bad("option \"custom_mounts\": empty path")
 		case !filepath.IsAbs(m) && !strings.HasPrefix(m, "~/"):
-			return bad("option \"custom_mounts\": %q is not an absolute path (or ~/...)", m)
+			return bad("option \"custom_mounts\": %s is not an absolute path (or ~/...)", QuoteInput(m))
 		case !utf8.ValidString(m) || strings.IndexFunc(m, unicode.IsControl) >= 0:
-			return bad("option \"custom_mounts\": %q contains a control character or invalid UTF-8", m)
+			return bad("option \"custom_mounts\": %s contains a control character or invalid UTF-8", QuoteInput(m))
 		case filepath.Clean(m) == "/":
 			return bad("option \"custom_mounts\": mounting / is what \"host_rootfs\" does")
 		case seen[filepath.Clean(m)]:
-			return bad("option \"custom_mounts\": %q is listed twice", m)
+			return bad("option \"custom_mounts\": %s is listed twice", QuoteInput(m))
 		}
 		for _, part := range strings.Split(m, "/") {
 			if part == ".." {
-				return bad("option \"custom_mounts\": %q contains '..'", m)
+				return bad("option \"custom_mounts\": %s contains '..'", QuoteInput(m))
 			}
 		}
 		seen[filepath.Clean(m)] = true

@@ -10,7 +10,9 @@ mkdir -p "$TESTBED_LOG"
 
 start_incusd() {
 	if incus_up; then return; fi
-	if pgrep -x incusd >/dev/null; then
+	# The daemon itself: its container monitors and helpers are named
+	# incusd too, and outlive a killed daemon.
+	if pgrep -f '^/usr/libexec/incus/incusd --group' >/dev/null; then
 		log "incusd is running but not answering yet; waiting"
 	else
 		log "starting incusd"

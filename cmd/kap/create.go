@@ -47,7 +47,7 @@ or resetting the container leaves them alone.`,
 		_, err = c.Start(ctx, p.Events(), "CreateContainer", args[0], image, opts)
 		p.Done()
 		if err != nil {
-			return fmt.Errorf("create %s: %w", args[0], err)
+			return fmt.Errorf("create %.64s: %w", args[0], err)
 		}
 		fmt.Fprintf(a.stderr, "Created %s. Enter it with: %s enter %s\n", args[0], a.name, args[0])
 		return nil

@@ -126,7 +126,7 @@ func (a *app) execute(ctx context.Context, name string, command []string, tty bo
 		if name == "" {
 			return fail(fmt.Errorf("prepare the default container: %w", err))
 		}
-		return fail(fmt.Errorf("prepare %s: %w", name, err))
+		return fail(fmt.Errorf("prepare %.64s: %w", name, err))
 	}
 	if tty && cli.IsTerminal(a.stdout) {
 		fmt.Fprint(a.stdout, osc777Push(spec.Container))

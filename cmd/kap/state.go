@@ -71,7 +71,7 @@ func (a *app) operation(cmd *cobra.Command, what, method string, args ...any) er
 	_, err = c.Start(ctx, p.Events(), method, args...)
 	p.Done()
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%.80s: %w", what, err)
 	}
 	return nil
 }

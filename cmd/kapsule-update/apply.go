@@ -115,7 +115,7 @@ func (a *app) applyAll(ctx context.Context, c *bridge.Client, names []string) er
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				errs = append(errs, fmt.Errorf("%.64s: %w", name, err))
 			} else if bars == nil {
 				fmt.Fprintf(a.stdout, "%s: updated\n", name)
 			}

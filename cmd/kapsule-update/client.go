@@ -73,7 +73,7 @@ func (a *app) client(ctx context.Context, name string, command []string) error {
 	cwd, _ := os.Getwd()
 	spec, err := c.PrepareExec(setupCtx, name, []string{"true"}, cwd, map[string]string{})
 	if err != nil {
-		return failSetup(fmt.Errorf("prepare %s: %w", name, err))
+		return failSetup(fmt.Errorf("prepare %.64s: %w", name, err))
 	}
 	var opts []incus.Option
 	if spec.Project != "" {

@@ -48,7 +48,7 @@ func (a *app) listCommand() *cobra.Command {
 			for _, n := range names {
 				var rows []bridge.UpdateRow
 				if err := c.Call(cmd.Context(), "ListUpdates", []any{&rows}, n); err != nil {
-					return fmt.Errorf("list %s: %w", n, err)
+					return fmt.Errorf("list %.64s: %w", n, err)
 				}
 				for _, r := range rows {
 					f := strings.Split(r.PackageID, ";")

@@ -60,7 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	err = svc.Run(ctx)
-	if errors.Is(err, context.Canceled) {
+	// Stopped (SIGTERM) or the session is over: a clean exit, so that
+	// systemd's Restart=on-failure does not start a kapsuled without a
+	// session bus again and again.
+	if errors.Is(err, context.Canceled) || errors.Is(err, errSessionLost) {
 		return nil
 	}
 	return err
