@@ -119,6 +119,7 @@ stress: build ## stress tests (root): faults, load through the bridge, hostile i
 
 bench: testbed build ## benchmarks: ratios against a floor measured in the same run
 	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 30x -exec $(CURDIR)/testbed/as-user ./lifecycle/incus/ ./cmd/kap/ ./cmd/kapsuled/
+	KAPSULE_BIN=$(CURDIR)/bin $(GO) test -tags e2e -p 1 -run '^$$' -bench . -benchtime 1x -timeout 30m -exec $(CURDIR)/testbed/as-user ./cmd/kapsule-update/
 
 demo: ## the main job end to end on this machine (root): test bed, a desktop user, a container with a pending update, kap and kapsule-update at work
 	demo/demo.sh
