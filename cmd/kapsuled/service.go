@@ -100,6 +100,7 @@ func newService(ctx context.Context, log *slog.Logger, n *systemd.Notifier) (*se
 				if err := s.desktop.PokeDiscover(); err != nil {
 					log.Debug("poke Discover's notifier", "error", err)
 				}
+				s.status()
 			},
 			Notify: func(ctx context.Context, sum updates.Summary, security bool) error {
 				_, err := s.desktop.Notify(ctx, sum, security)
@@ -260,6 +261,29 @@ func (s *service) Run(ctx context.Context) error {
 }
 
 func (s *service) signals() bridge.ManagerSignals { return bridge.Signals(s.manager) }
+
+// status sets the line `systemctl --user status kapsuled` shows: what is
+// served and what the last checks found.
+func (s *service) status() {
+	sources, ready := 0, 0
+	for _, src := range s.sources.List() {
+		sources++
+		if src.PackageKit {
+			ready++
+		}
+	}
+	snap := s.updates.Snapshot()
+	count, security := snap.Totals()
+	next, gate := s.updates.Next()
+	line := fmt.Sprintf("%d containers (%d update sources); %d updates pending (%d security)", sources, ready, count, security)
+	if !next.IsZero() {
+		line += "; next check " + next.Local().Format("2006-01-02 15:04")
+	}
+	if gate.Reason != "" {
+		line += "; last scheduled check skipped: " + gate.Reason
+	}
+	_ = s.notifier.Status(line)
+}
 
 func (s *service) close() {
 	if s.ops != nil {
