@@ -275,7 +275,7 @@ func (s *service) status() {
 	snap := s.updates.Snapshot()
 	count, security := snap.Totals()
 	next, gate := s.updates.Next()
-	line := fmt.Sprintf("%d containers (%d update sources); %d updates pending (%d security)", sources, ready, count, security)
+	line := fmt.Sprintf("%s (%s); %s pending (%d security)", plural(sources, "container"), plural(ready, "update source"), plural(int(count), "update"), security)
 	if !next.IsZero() {
 		line += "; next check " + next.Local().Format("2006-01-02 15:04")
 	}
@@ -301,4 +301,11 @@ func (s *service) close() {
 	if s.incus != nil {
 		s.incus.Close()
 	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
