@@ -16,6 +16,7 @@ import (
 // cycle (*lifecycle.Manager).
 type SourceBackend interface {
 	List(ctx context.Context) ([]lifecycle.Container, error)
+	Get(ctx context.Context, name string) (lifecycle.Container, error)
 	ProbePackageKit(ctx context.Context, name string) (lifecycle.PackageKitSupport, error)
 	PackageKitStream(ctx context.Context, name string, stderr io.Writer) (io.ReadWriteCloser, error)
 	AutoStarted(name string) bool
@@ -52,6 +53,8 @@ type Sources struct {
 	mu      sync.Mutex
 	entries map[string]*sourceEntry
 	reprobe map[string]bool // containers to look at again at the next reconcile
+	look    map[string]bool // containers an event named: looked at alone
+	full    bool            // the next reconcile lists every container
 	wg      sync.WaitGroup
 	ctx     context.Context
 }
@@ -74,27 +77,46 @@ func NewSources(cfg SourcesConfig) *Sources {
 	if cfg.Changed == nil {
 		cfg.Changed = func() {}
 	}
-	return &Sources{cfg: cfg, resync: make(chan struct{}, 1), entries: map[string]*sourceEntry{}, reprobe: map[string]bool{}}
+	return &Sources{cfg: cfg, resync: make(chan struct{}, 1), entries: map[string]*sourceEntry{},
+		reprobe: map[string]bool{}, look: map[string]bool{}}
 }
 
-// Resync asks for the containers to be listed again and the sources to
-// follow (after Incus events: created, deleted, renamed, reconnected).
+// Resync asks for every container to be listed again and the sources to
+// follow (after Incus's event stream was lost and came back, or a rename).
 func (s *Sources) Resync() {
+	s.mu.Lock()
+	s.full = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Sources) wake() {
 	select {
 	case s.resync <- struct{}{}:
 	default:
 	}
 }
 
-// Reprobe asks for a container to be looked at again, then resyncs: after
-// its configuration changed, PackageKit may have come or gone. Its source
-// is replaced only if the answer changed, so a working source is not
+// Look asks for one container an event named (created, deleted) to be
+// looked at: only that container is read from Incus, so events from other
+// users' instances cost one request, not a listing of everything.
+func (s *Sources) Look(container string) {
+	s.mu.Lock()
+	s.look[container] = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Reprobe asks for a container to be looked at again: after its
+// configuration changed, PackageKit may have come or gone. Its source is
+// replaced only if the answer changed, so a working source is not
 // disturbed.
 func (s *Sources) Reprobe(container string) {
 	s.mu.Lock()
 	s.reprobe[container] = true
+	s.look[container] = true
 	s.mu.Unlock()
-	s.Resync()
+	s.wake()
 }
 
 // Run keeps the sources in step with the containers until ctx ends, then
@@ -115,9 +137,61 @@ func (s *Sources) Run(ctx context.Context) error {
 			s.wg.Wait()
 			return nil
 		case <-s.resync:
-			s.reconcile(ctx)
+			s.mu.Lock()
+			full, names := s.full, s.look
+			s.full, s.look = false, map[string]bool{}
+			s.mu.Unlock()
+			if full {
+				s.reconcile(ctx)
+				continue
+			}
+			sorted := make([]string, 0, len(names))
+			for n := range names {
+				sorted = append(sorted, n)
+			}
+			sort.Strings(sorted)
+			changed := false
+			for _, n := range sorted {
+				changed = s.one(ctx, n) || changed
+			}
+			if changed {
+				s.cfg.Changed()
+			}
 		}
 	}
+}
+
+// one follows a single container: adds, rechecks or removes its source.
+func (s *Sources) one(ctx context.Context, name string) bool {
+	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := s.cfg.Backend.Get(gctx, name)
+	cancel()
+	s.mu.Lock()
+	e, known := s.entries[name]
+	again := s.reprobe[name]
+	delete(s.reprobe, name)
+	s.mu.Unlock()
+	switch {
+	case errors.Is(err, lifecycle.ErrNotFound):
+		if !known {
+			return false // not ours (another user's, or not Kapsule's)
+		}
+		s.mu.Lock()
+		s.stopEntryLocked(e)
+		delete(s.entries, name)
+		s.mu.Unlock()
+		return true
+	case err != nil:
+		s.cfg.Log.Warn("look at a container for its update source", "container", name, "error", err)
+		s.Resync() // catch up with a full listing later
+		return false
+	case !known:
+		s.add(ctx, name)
+		return true
+	case again || e.probeFailed:
+		return s.recheck(ctx, name)
+	}
+	return false
 }
 
 // reconcile lists the containers and adds or removes sources.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"invent.kde.org/kapsule/kapsule/lifecycle/incus"
@@ -30,15 +31,27 @@ func (m *Manager) Start(ctx context.Context, name string, r Reporter) error {
 }
 
 func (m *Manager) startInstance(ctx context.Context, name string) error {
-	op, err := m.cfg.Incus.StartInstance(ctx, name)
-	if err == nil {
-		_, err = op.Wait(ctx, 0)
+	err := m.startOnce(ctx, name)
+	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "forkstart") {
+		// LXC's start hooks call back into incusd and give up after 30 s
+		// when incusd is busy (seen with many containers being created
+		// and deleted at once); Incus has cleaned up, so try once more.
+		m.log.Warn("start failed; trying once more", "container", name, "error", err)
+		err = m.startOnce(ctx, name)
 	}
 	if err != nil {
 		return m.incusError(fmt.Sprintf("start %q", name), err)
 	}
 	m.forget(name)
 	return nil
+}
+
+func (m *Manager) startOnce(ctx context.Context, name string) error {
+	op, err := m.cfg.Incus.StartInstance(ctx, name)
+	if err == nil {
+		_, err = op.Wait(ctx, 0)
+	}
+	return err
 }
 
 // StopTimeout is how long a graceful stop may take before it fails.

@@ -213,8 +213,10 @@ func (s *service) Run(ctx context.Context) error {
 				s.life.Stopped(ch.Container)
 			}
 			switch ch.Action {
-			case incus.InstanceCreated, incus.InstanceDeleted, incus.InstanceRenamed, lifecycle.Resync:
+			case incus.InstanceRenamed, lifecycle.Resync:
 				s.sources.Resync()
+			case incus.InstanceCreated, incus.InstanceDeleted:
+				s.sources.Look(ch.Container)
 			case incus.InstanceUpdated:
 				// Its configuration changed (PackageKit may have come or
 				// gone with it, and `incus config set` is the way to ask
