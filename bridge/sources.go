@@ -38,6 +38,9 @@ type SourcesConfig struct {
 	// IdleStop stops a container Kapsule started on demand after this
 	// long without PackageKit traffic (0: never).
 	IdleStop time.Duration
+	// KeepLinks closes a link to a container's bus after this long without
+	// traffic (0: never); the next call opens it again.
+	KeepLinks time.Duration
 	// Changed is called when the set of sources or a state changes
 	// (the Manager emits UpdateSourcesChanged).
 	Changed func()
@@ -69,6 +72,7 @@ type sourceEntry struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 	idle        *time.Timer
+	link        *time.Timer // closes an idle link (KeepLinks)
 	ctx         context.Context
 }
 
@@ -323,6 +327,9 @@ func (s *Sources) export(ctx context.Context, name, bus string, sup lifecycle.Pa
 			if err == nil && s.cfg.IdleStop > 0 && s.cfg.Backend.AutoStarted(name) {
 				s.armIdle(e)
 			}
+			if err == nil && s.cfg.KeepLinks > 0 {
+				s.armLink(e)
+			}
 			return rwc, err
 		},
 		CheckPath: func(path string) error {
@@ -370,6 +377,9 @@ func (s *Sources) stopEntryLocked(e *sourceEntry) {
 	if e.idle != nil {
 		e.idle.Stop()
 	}
+	if e.link != nil {
+		e.link.Stop()
+	}
 }
 
 // armIdle starts watching a container that was started on demand for its
@@ -408,6 +418,35 @@ func (s *Sources) idleCheck(e *sourceEntry) {
 	case stopped:
 		s.cfg.Log.Info("stopped after being idle", "container", e.container, "idle", idleFor.Round(time.Second))
 	}
+}
+
+// armLink watches a link that was just opened and closes it once it has
+// carried nothing for KeepLinks.
+func (s *Sources) armLink(e *sourceEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.link != nil {
+		e.link.Stop()
+	}
+	e.link = time.AfterFunc(s.cfg.KeepLinks, func() { s.linkCheck(e) })
+}
+
+func (s *Sources) linkCheck(e *sourceEntry) {
+	s.mu.Lock()
+	ctx := e.ctx
+	s.mu.Unlock()
+	if ctx == nil || ctx.Err() != nil || e.fwd == nil || !e.fwd.Connected() {
+		return
+	}
+	idleFor := time.Since(e.fwd.LastActivity())
+	if e.fwd.Busy() || idleFor < s.cfg.KeepLinks {
+		s.mu.Lock()
+		e.link = time.AfterFunc(s.cfg.KeepLinks-idleFor+time.Second, func() { s.linkCheck(e) })
+		s.mu.Unlock()
+		return
+	}
+	s.cfg.Log.Debug("closing an idle link", "container", e.container, "idle", idleFor.Round(time.Second))
+	e.fwd.Disconnect()
 }
 
 func (s *Sources) rearm(e *sourceEntry, fn func(), d time.Duration) {

@@ -47,6 +47,11 @@ type Bridge struct {
 	// IdleStop stops a container Kapsule started on demand after this much
 	// idle time; 0 keeps it running.
 	IdleStop time.Duration
+	// KeepLinks keeps an idle link to a container's PackageKit open this
+	// long (clients such as pkcon give their first transaction 1.5 s);
+	// after that it is closed, so an idle kapsuled has no connections that
+	// Incus keeps alive with pings. The next call opens it again.
+	KeepLinks time.Duration
 }
 
 // setting describes one key: its default and how to apply a value.
@@ -100,6 +105,7 @@ var settings = []setting{
 	{"Updates", "AutoApply", "false", boolSetter(func(c *Config) *bool { return &c.Updates.AutoApply })},
 	{"Updates", "Notify", "true", boolSetter(func(c *Config) *bool { return &c.Updates.Notify })},
 	{"Bridge", "IdleStop", "10m", durationSetter(func(c *Config) *time.Duration { return &c.Bridge.IdleStop })},
+	{"Bridge", "KeepLinks", "5m", durationSetter(func(c *Config) *time.Duration { return &c.Bridge.KeepLinks })},
 }
 
 func boolSetter(field func(*Config) *bool) func(*Config, string) error {

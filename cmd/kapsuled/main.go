@@ -1,3 +1,8 @@
+// The runtime would otherwise look at the cgroup CPU limit every second to
+// adjust GOMAXPROCS: an idle session service must not wake up for that.
+
+//go:debug updatemaxprocs=0
+
 // Command kapsuled is Kapsule's user-session service. It owns
 // org.kde.kapsule on the session bus, manages the user's containers on
 // Incus, exports each container's PackageKit under its own name, and

@@ -86,6 +86,7 @@ func newService(ctx context.Context, log *slog.Logger, n *systemd.Notifier) (*se
 		SessionAddress: os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
 		Backend:        s.life,
 		IdleStop:       settings().Bridge.IdleStop,
+		KeepLinks:      settings().Bridge.KeepLinks,
 		Changed:        func() { s.signals().UpdateSourcesChanged() },
 		Log:            log,
 	})
