@@ -1,6 +1,10 @@
 package lifecycle
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -130,5 +134,56 @@ func TestShellFor(t *testing.T) {
 	}
 	if got := ShellFor("", func(string) bool { return false }); got != "/bin/sh" {
 		t.Errorf("got %s", got)
+	}
+}
+
+func TestPlaceCommand(t *testing.T) {
+	home := t.TempDir()
+	project := filepath.Join(home, "src")
+	if err := os.Mkdir(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mounted := Options{MountHome: true}
+	cmd := []string{"printf", "%s", "a b"}
+	wrapped := func(dir string) []string {
+		return append([]string{"/bin/sh", "-c", cdScript, "kapsule", dir}, cmd...)
+	}
+	tests := map[string]struct {
+		cwd      string
+		opts     Options
+		wantCwd  string
+		wantArgv []string
+	}{
+		"no directory":                     {"", mounted, home, cmd},
+		"relative directory":               {"src", mounted, home, cmd},
+		"the home":                         {home, mounted, home, cmd},
+		"under the mounted home":           {project, mounted, project, cmd},
+		"cleaned":                          {project + "/./", mounted, project, cmd},
+		"gone from the mounted home":       {filepath.Join(home, "gone"), mounted, home, cmd},
+		"under an unmounted home":          {project, Options{}, home, wrapped(project)},
+		"elsewhere: the container decides": {"/srv/data", mounted, home, wrapped("/srv/data")},
+		"under a custom mount":             {project, Options{CustomMounts: []string{"~/src"}}, project, cmd},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cwd, argv := placeCommand(tc.cwd, cmd, home, tc.opts)
+			if cwd != tc.wantCwd || !slices.Equal(argv, tc.wantArgv) {
+				t.Errorf("placeCommand(%q) = %q, %q; want %q, %q", tc.cwd, cwd, argv, tc.wantCwd, tc.wantArgv)
+			}
+		})
+	}
+}
+
+// The wrapper changes directory when it can, keeps going when it cannot,
+// and hands the command its arguments untouched.
+func TestCdScript(t *testing.T) {
+	dir := t.TempDir()
+	for cwd, want := range map[string]string{dir: dir, filepath.Join(dir, "missing"): "/"} {
+		c := exec.Command("/bin/sh", "-c", cdScript, "kapsule", cwd, "sh", "-c", `pwd; printf '[%s]' "$@"`, "sh", "a b", "", "c'd", "$HOME")
+		c.Dir = "/"
+		out, err := c.CombinedOutput()
+		if got := string(out); err != nil || got != want+"\n[a b][][c'd][$HOME]" {
+			t.Errorf("from %s: %q, %v", cwd, got, err)
+		}
 	}
 }

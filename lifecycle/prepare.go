@@ -89,12 +89,13 @@ func (m *Manager) PrepareExec(ctx context.Context, req ExecRequest) (ExecPlan, e
 	if len(command) == 0 {
 		command = []string{acct.Shell, "-l"}
 	}
+	cwd, command := placeCommand(req.Cwd, command, m.cfg.Host.Home, c.Options)
 	return ExecPlan{
 		Container: name,
 		Command:   command,
 		UID:       m.cfg.Host.UID,
 		GID:       m.cfg.Host.GID,
-		Cwd:       m.workDir(ctx, name, req.Cwd, c.Options),
+		Cwd:       cwd,
 		Env:       ExecEnv(req.Env, m.cfg.Host, c.Options, acct.Shell),
 	}, nil
 }
@@ -192,15 +193,21 @@ func (m *Manager) ensureRuntime(ctx context.Context, name string, env map[string
 	return nil
 }
 
-// workDir keeps the caller's directory when the container has it (it
-// does for everything under a shared mount), else the home directory.
-func (m *Manager) workDir(ctx context.Context, name, cwd string, opts Options) string {
-	home := m.cfg.Host.Home
-	fallback := home // mounted, or created by useradd -m
+// placeCommand decides where the command starts: in the caller's
+// directory when the container has it, else in the home directory (mounted,
+// or created by useradd -m). Under a shared mount the host's view decides.
+// Elsewhere only the container can tell, so the command is started in the
+// home through /bin/sh, which changes to the directory when it can and
+// then becomes the command (same process, argv untouched). Asking Incus's
+// file API instead would cost more than the exec it prepares.
+func placeCommand(cwd string, command []string, home string, opts Options) (string, []string) {
 	if cwd == "" || !filepath.IsAbs(cwd) {
-		return fallback
+		return home, command
 	}
 	cwd = filepath.Clean(cwd)
+	if cwd == home {
+		return home, command
+	}
 	shared := opts.MountHome && within(cwd, home) || opts.HostRootfs && within(cwd, HostFS)
 	for _, mnt := range opts.CustomMounts {
 		if within(cwd, filepath.Clean(expandHome(mnt, home))) {
@@ -209,17 +216,12 @@ func (m *Manager) workDir(ctx context.Context, name, cwd string, opts Options) s
 	}
 	if shared {
 		if fi, err := os.Stat(cwd); err == nil && fi.IsDir() {
-			return cwd
+			return cwd, command
 		}
-		return fallback
+		return home, command
 	}
-	if rc, fi, err := m.cfg.Incus.PullFile(ctx, name, cwd); err == nil {
-		if rc != nil {
-			rc.Close()
-		}
-		if fi != nil && fi.Type == incus.TypeDirectory {
-			return cwd
-		}
-	}
-	return fallback
+	return home, append([]string{"/bin/sh", "-c", cdScript, "kapsule", cwd}, command...)
 }
+
+// cdScript changes to $1 when it can and execs the rest of its arguments.
+const cdScript = `cd -- "$1" 2>/dev/null || :; shift; exec "$@"`

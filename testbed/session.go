@@ -100,14 +100,21 @@ type Result struct {
 }
 
 // Run runs one of Kapsule's binaries (kap, kapsule-update, ...) in the
-// session with stdin, and returns its output and exit status.
+// session with stdin, from the home directory, and returns its output and
+// exit status.
 func (s *Session) Run(t testing.TB, stdin string, name string, args ...string) Result {
+	t.Helper()
+	return s.RunIn(t, s.Bed.Home, stdin, name, args...)
+}
+
+// RunIn is Run from the directory dir.
+func (s *Session) RunIn(t testing.TB, dir, stdin string, name string, args ...string) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.Bin, name), args...)
 	cmd.Env = s.env
-	cmd.Dir = s.Bed.Home
+	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -78,6 +78,47 @@ func TestRunIsTheUserWithArgvStdioAndExitStatusExact(t *testing.T) {
 	}
 }
 
+// The working directory comes along when the container has it: under the
+// shared home as on the host, elsewhere as the container sees it, and the
+// home otherwise. Commands behave the same from each.
+func TestRunKeepsTheWorkingDirectoryTheContainerHas(t *testing.T) {
+	t.Parallel()
+	bed, s := session(t, "")
+	c := create(t, s, "cwd")
+	project := filepath.Join(bed.Home, "cwd-"+c)
+	if err := os.Mkdir(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(project) })
+	hostOnly := t.TempDir() // /tmp on the host; the container's /tmp lacks it
+	s.Kap(t, "run", c, "--", "mkdir", "-p", "/tmp/in-both-"+c)
+	inBoth := "/tmp/in-both-" + c
+	if err := os.Mkdir(inBoth, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(inBoth) })
+
+	for dir, want := range map[string]string{
+		project:  project,  // shared: the host's view
+		"/etc":   "/etc",   // not shared, in the container too
+		inBoth:   inBoth,   // only created in the container by the user
+		hostOnly: bed.Home, // not in the container: the home
+	} {
+		t.Run(dir, func(t *testing.T) {
+			if r := s.RunIn(t, dir, "", "kap", "run", c, "--", "pwd"); r.Code != 0 || r.Stdout != want+"\n" {
+				t.Errorf("pwd from %s: %q (exit %d, stderr %q), want %q", dir, r.Stdout, r.Code, r.Stderr, want)
+			}
+			r := s.RunIn(t, dir, "x\ny\n", "kap", "run", c, "--", "sh", "-c", `printf '[%s]' "$@"; wc -l; exit 7`, "sh", "a b", "", "c'd")
+			if r.Code != 7 || r.Stdout != "[a b][][c'd]2\n" {
+				t.Errorf("from %s: stdout %q exit %d (stderr %q), want argv exact, stdin read, exit 7", dir, r.Stdout, r.Code, r.Stderr)
+			}
+			if r := s.RunIn(t, dir, "", "kap", "run", c, "--", "no-such-command-xyz"); r.Code != 127 || !strings.Contains(r.Stderr, "no-such-command-xyz") {
+				t.Errorf("missing command from %s: exit %d, stderr %q; want 127 naming it", dir, r.Code, r.Stderr)
+			}
+		})
+	}
+}
+
 func TestHomeIsSharedBothWays(t *testing.T) {
 	t.Parallel()
 	bed, s := session(t, "")
