@@ -60,6 +60,10 @@ func (m *Manager) Watch(ctx context.Context, fn func(Change)) error {
 			switch lc.Action {
 			case incus.InstanceStarted, incus.InstanceStopped, incus.InstanceShutdown, incus.InstanceRestarted, incus.InstanceDeleted:
 				m.forget(name)
+			case incus.InstanceExec, incus.InstanceConsole, incus.InstanceConsoleRetrieved, incus.InstanceFilePushed,
+				incus.InstanceFileRetrieved, incus.InstanceFileDeleted, incus.InstanceLogRetrieved:
+				// Used, not changed: what is cached still holds (every
+				// exec, the bridge's and kap's included, says so).
 			default:
 				m.changed(name)
 			}

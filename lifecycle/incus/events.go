@@ -37,6 +37,15 @@ const (
 	InstancePaused    = "instance-paused"
 	InstanceResumed   = "instance-resumed"
 	InstanceExec      = "instance-exec"
+
+	// Actions that use an instance without changing its configuration or
+	// state.
+	InstanceConsole          = "instance-console"
+	InstanceConsoleRetrieved = "instance-console-retrieved"
+	InstanceFilePushed       = "instance-file-pushed"
+	InstanceFileRetrieved    = "instance-file-retrieved"
+	InstanceFileDeleted      = "instance-file-deleted"
+	InstanceLogRetrieved     = "instance-log-retrieved"
 )
 
 // Event is one event from Incus. Lifecycle or Operation is set according
