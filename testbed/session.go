@@ -142,7 +142,7 @@ func (s *Session) Kap(t testing.TB, args ...string) Result {
 // CleanupContainer deletes a container (with the incus CLI) when the test
 // ends, whatever Kapsule did with it.
 func CleanupContainer(t testing.TB, name string) {
-	t.Cleanup(func() { _, _ = IncusErr("delete", "--force", name) })
+	DeleteLater(t, name)
 }
 
 // Kill sends SIGKILL to a process of the test user (kapsuled, say).
