@@ -15,6 +15,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"invent.kde.org/kapsule/kapsule/cmd/internal/cli"
 	"invent.kde.org/kapsule/kapsule/testbed"
 )
 
@@ -429,5 +430,23 @@ func TestContainerDeletedBehindKapsulesBack(t *testing.T) {
 	}
 	if strings.Contains(s.Kap(t, "list").Stdout, c) {
 		t.Error("deleted container still listed")
+	}
+}
+
+// `kap version` names its own version and the service's, activating
+// kapsuled to ask it.
+func TestVersionNamesToolAndService(t *testing.T) {
+	t.Parallel()
+	_, s := session(t, "")
+	r := s.Kap(t, "version")
+	want := "kap: " + cli.Version + "\nkapsuled: " + cli.Version + "\n"
+	if r.Stdout != want {
+		t.Errorf("kap version: %q, want %q", r.Stdout, want)
+	}
+	if r := s.Kap(t, "--version"); r.Stdout != "kap version "+cli.Version+"\n" {
+		t.Errorf("kap --version: %q", r.Stdout)
+	}
+	if r := s.Run(t, "", "kapsule-update", "version"); r.Code != 0 || r.Stdout != "kapsule-update: "+cli.Version+"\nkapsuled: "+cli.Version+"\n" {
+		t.Errorf("kapsule-update version: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -65,10 +65,12 @@ func (a *app) rootCommand() *cobra.Command {
 user and home, your Wayland, X11, PipeWire and D-Bus sockets, your GPU, and
 docker or podman inside. kapsuled, the session service, does the work;
 kapsule-update keeps the containers up to date.`,
+		Version:       cli.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		cli.VersionCommand(a.name, a.stdout),
 		a.createCommand(),
 		a.enterCommand(),
 		a.runCommand(),

@@ -49,10 +49,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Long: `kapsule-update asks kapsuled to check Kapsule's containers for updates, lists
 them and applies them; kapsuled also checks on a schedule (see 'status').
 'client' runs an unmodified PackageKit client against one container.`,
+		Version:       cli.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(a.checkCommand(), a.listCommand(), a.applyCommand(), a.statusCommand(), a.clientCommand())
+	root.AddCommand(cli.VersionCommand("kapsule-update", stdout), a.checkCommand(), a.listCommand(), a.applyCommand(), a.statusCommand(), a.clientCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cli.UsageError{Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})

@@ -22,11 +22,12 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"invent.kde.org/kapsule/kapsule/cmd/internal/cli"
 	"invent.kde.org/kapsule/kapsule/systemd"
 )
 
 // Version of kapsuled (the Manager's Version property).
-var Version = "0.1.0"
+var Version = cli.Version
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
