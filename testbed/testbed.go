@@ -29,6 +29,7 @@ type Bed struct {
 	Image       string // Incus alias of the test image (in Project)
 	IncusSocket string
 	Project     string // the Incus project the user works in ("" = default)
+	Journal     string // journald's native socket (testbed/journald.sh)
 
 	// Restricted is the bed as the restricted test user sees it: a member
 	// of group incus but not incus-admin, whom Incus serves through
@@ -84,6 +85,7 @@ func bedOf(kv map[string]string, prefix string) *Bed {
 		Image:       kv[prefix+"IMAGE"],
 		IncusSocket: kv[prefix+"INCUS_SOCKET"],
 		Project:     kv[prefix+"PROJECT"],
+		Journal:     kv["KAPSULE_TESTBED_JOURNAL"],
 	}
 }
 
@@ -137,6 +139,19 @@ func RequireRestrictedUser(t testing.TB) *Bed {
 		Unavailable(t, "this end-to-end test runs as the restricted test user %s (uid %d), not uid %d; use 'make test-e2e'", r.User, r.UID, os.Getuid())
 	}
 	return r
+}
+
+// RequireJournal returns the journald socket the test bed started, or
+// skips the test (fails it in CI).
+func (b *Bed) RequireJournal(t testing.TB) string {
+	t.Helper()
+	if b.Journal == "" {
+		Unavailable(t, "the test bed has no journald (testbed/journald.sh); run 'make testbed' as root")
+	}
+	if _, err := os.Stat(b.Journal); err != nil {
+		Unavailable(t, "journald is not running (%v); run 'make testbed' as root", err)
+	}
+	return b.Journal
 }
 
 // Unavailable skips the test with the reason, or fails it in CI.

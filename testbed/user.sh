@@ -7,7 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/accounts.sh"
 need_root
 
-ensure_user "$TESTBED_USER" "$TESTBED_UID" incus-admin incus
+# systemd-journal: reads the journal, as a desktop user reads their own.
+ensure_user "$TESTBED_USER" "$TESTBED_UID" incus-admin incus systemd-journal
 uid=$(id -u "$TESTBED_USER"); gid=$(id -g "$TESTBED_USER")
 home=$(getent passwd "$TESTBED_USER" | cut -d: -f6)
 # incusd reads these at start; incusd.sh runs after this script.
