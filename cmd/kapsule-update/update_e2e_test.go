@@ -3,12 +3,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/godbus/dbus/v5"
 
 	"invent.kde.org/kapsule/kapsule/testbed"
@@ -250,4 +256,124 @@ func TestUpdateCLIBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On a terminal, apply asks first; "n" changes nothing, "y" applies with a
+// progress bar per container, drawn on the terminal, then a line each.
+func TestApplyOnATerminalAsksThenShowsABarPerContainer(t *testing.T) {
+	t.Parallel()
+	_, s := session(t, "")
+	c1, c2 := create(t, s, "tty"), create(t, s, "tty")
+	if r := updates(t, s, "check", c1, c2); r.Code != ExitUpdatesAvailable {
+		t.Fatalf("check: exit %d: %s", r.Code, r.Stderr)
+	}
+	version := func(c string) string {
+		return s.Kap(t, "run", c, "--", "dpkg-query", "-W", "-f", "${Version}", "kapsule-fixture").Stdout
+	}
+
+	out, code := onTerminal(t, s, "n\n", "apply", c1, c2)
+	if code != 1 || !strings.Contains(out, "Apply the pending updates in "+c1+", "+c2+"? [y/N]") || !strings.Contains(out, "not confirmed, nothing changed") {
+		t.Errorf("apply answered n: exit %d, %q", code, out)
+	}
+	if v1, v2 := version(c1), version(c2); v1 != "1.0" || v2 != "1.0" {
+		t.Fatalf("after answering n: versions %q %q, want 1.0", v1, v2)
+	}
+
+	out, code = onTerminal(t, s, "y\n", "apply", c1, c2)
+	if code != 0 {
+		t.Fatalf("apply answered y: exit %d, %q", code, out)
+	}
+	screen := stripANSI(out)
+	for _, c := range []string{c1, c2} {
+		if !hasLine(screen, func(l string) bool {
+			return strings.HasPrefix(strings.TrimSpace(l), c) && strings.Contains(l, "[") && strings.Contains(l, "100 %")
+		}) {
+			t.Errorf("no finished progress bar for %s on the terminal: %q", c, screen)
+		}
+		if !hasLine(screen, func(l string) bool { return strings.TrimSpace(l) == c+": updated" }) {
+			t.Errorf("no %q line: %q", c+": updated", screen)
+		}
+		if v := version(c); v != "1.1" {
+			t.Errorf("after apply %s has %q, want 1.1", c, v)
+		}
+	}
+	if !strings.Contains(out, "\x1b[") {
+		t.Errorf("no cursor control on the terminal (bars not drawn?): %q", out)
+	}
+}
+
+// onTerminal runs kapsule-update with a terminal as stdin, stdout and
+// stderr, answers the first "[y/N]" prompt, and returns what the terminal
+// showed and the exit status.
+func onTerminal(t *testing.T, s *testbed.Session, answer string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(s.Bin, "kapsule-update"), args...)
+	cmd.Env = s.Env()
+	cmd.Dir = s.Bed.Home
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shown := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(shown(), "[y/N]"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("kapsule-update %v: no [y/N] prompt: %q", args, shown())
+		}
+	}
+	if _, err := ptmx.Write([]byte(answer)); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-time.After(5 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("kapsule-update %v did not end: %q", args, shown())
+	}
+	ptmx.Close()
+	<-read
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return shown(), code
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// stripANSI drops terminal control sequences and turns carriage returns
+// into line ends: roughly the lines a person saw.
+func stripANSI(s string) string {
+	return strings.ReplaceAll(ansi.ReplaceAllString(s, "\n"), "\r", "\n")
+}
+
+func hasLine(s string, ok func(string) bool) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if ok(l) {
+			return true
+		}
+	}
+	return false
 }
