@@ -72,6 +72,16 @@ if ! as_demo dbus-send --session --print-reply --dest=org.freedesktop.DBus / org
 	done
 fi
 echo "session bus: unix:path=$runtime/bus"
+# A kapsuled left from an earlier run runs the binary installed then: stop
+# it (as a package upgrade restarts the unit), so the next call activates
+# the one just installed.
+if pkill -TERM -u "$uid" -x kapsuled; then
+	for _ in $(seq 1 50); do
+		pgrep -u "$uid" -x kapsuled >/dev/null || break
+		sleep 0.1
+	done
+	echo "stopped the demo user's kapsuled from an earlier run"
+fi
 echo "activatable: $(as_demo dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ListActivatableNames | grep -o '"org.kde.kapsule"' || echo 'org.kde.kapsule MISSING')"
 
 run() { printf '\n$ %s\n' "$*"; as_demo "$@"; }
