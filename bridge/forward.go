@@ -74,7 +74,9 @@ type ForwarderConfig struct {
 	// when connecting takes longer than DialTimeout and when the link is
 	// dropped, so the connection may be tied to it. Dial must return once
 	// ctx is cancelled, and closing the connection must make a pending Read
-	// return.
+	// return. A connection with a method Ping(ctx) error (incus.Stream) is
+	// pinged while calls wait or transactions are open, and dropped when it
+	// does not answer (see linkCheckEvery).
 	Dial func(ctx context.Context) (io.ReadWriteCloser, error)
 	// DialTimeout bounds Dial plus authentication and setup;
 	// DefaultForwarderDialTimeout when zero.
@@ -138,6 +140,9 @@ type upstream struct {
 	dead    bool                   // dropped; nothing more goes through it
 	queued  []*message             // calls waiting for ready
 	pending map[uint32]pendingCall // by upstream serial
+
+	ping     func(context.Context) error // nil: the connection cannot be pinged
+	checking bool                        // checkLink runs
 }
 
 // pendingCall is a forwarded call waiting for PackageKit's answer.
@@ -410,4 +415,5 @@ func (f *Forwarder) forwardLocked(up *upstream, out *message) {
 	// A failure means the link is closing; dropUpstream then answers the
 	// pending call.
 	_ = up.conn.enqueue(serial, out)
+	f.watchLinkLocked(up)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -527,5 +528,79 @@ func TestForwarderCopiesFlags(t *testing.T) {
 	want := []dbus.Flags{dbus.FlagNoAutoStart | dbus.FlagAllowInteractiveAuthorization, dbus.FlagNoReplyExpected, 0}
 	if !slices.Equal(got, want) {
 		t.Errorf("PackageKit saw flags %v, want %v", got, want)
+	}
+}
+
+// pingable is a link that answers pings while answering is set, and
+// otherwise lets them time out, like an exec stream whose incusd died
+// behind incus-user.
+type pingable struct {
+	io.ReadWriteCloser
+	answering *atomic.Bool
+	pings     *atomic.Int32
+}
+
+func (p pingable) Ping(ctx context.Context) error {
+	p.pings.Add(1)
+	if p.answering.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestForwarderPingsABusyLinkOnly: a link that can be pinged is pinged
+// while a transaction is open, not while idle; when it stops answering,
+// clients learn within two seconds (the name bounces) and the next call
+// dials again.
+func TestForwarderPingsABusyLinkOnly(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	var answering atomic.Bool
+	var pings atomic.Int32
+	answering.Store(true)
+	var e *fwdEnv
+	e = newEnv(t, func(ec *envConfig) {
+		ec.fake = func(f *fakePK) { f.holdRuns = hold }
+		ec.config = func(cfg *ForwarderConfig) {
+			cfg.Dial = func(ctx context.Context) (io.ReadWriteCloser, error) {
+				rwc, err := e.dialContainer(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return pingable{rwc, &answering, &pings}, nil
+			}
+		}
+	})
+	t.Cleanup(func() { close(hold) })
+	c := e.client()
+	if err := e.daemon(c).Call(propsIface+".GetAll", 0, pkIface).Err; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * linkCheckEvery) // idle: no transaction, no call waiting
+	if n := pings.Load(); n != 0 {
+		t.Errorf("an idle link was pinged %d times", n)
+	}
+
+	owner := ownerOf(t, c, e.name)
+	owners := watchOwner(t, c, e.name)
+	tx := e.createTx(c)
+	if err := c.Object(e.name, tx).Call(pkTxIface+".GetUpdates", 0, uint64(2)).Err; err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the open transaction's link to be pinged", func() bool { return pings.Load() >= 2 })
+	if !e.fwd.Connected() {
+		t.Fatal("a link that answers pings was dropped")
+	}
+	answering.Store(false)
+	stopped := time.Now()
+	expectBounce(t, owners, e.name, owner, linkCheckEvery+linkCheckTimeout+time.Second)
+	t.Logf("the name bounced %v after the link stopped answering", time.Since(stopped).Round(time.Millisecond))
+	answering.Store(true)
+	if err := e.daemon(c).Call(propsIface+".GetAll", 0, pkIface).Err; err != nil {
+		t.Errorf("call after the dead link was dropped: %v", err)
+	}
+	if n := e.dials.Load(); n != 2 {
+		t.Errorf("dialled %d times, want 2", n)
 	}
 }

@@ -100,6 +100,9 @@ func (f *Forwarder) establish(up *upstream) error {
 	}
 	f.mu.Lock()
 	up.conn = conn
+	if p, ok := conn.rwc.(pinger); ok {
+		up.ping = p.Ping
+	}
 	f.mu.Unlock()
 	f.wg.Go(func() {
 		err := conn.readLoop(func(m *message) { f.handleUpstream(up, m) }, func() {
@@ -120,6 +123,62 @@ func (f *Forwarder) establish(up *upstream) error {
 		}
 	}
 	return nil
+}
+
+// pinger is a connection that can tell whether its far end still answers
+// (incus.Stream).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// While a link is busy (calls wait for PackageKit, or transactions are
+// open) it is pinged every linkCheckEvery, and dropped when no answer comes
+// within linkCheckTimeout: incusd gone behind a proxy that keeps the
+// connection open (incus-user does) is noticed only so, and waiting
+// clients hear of it within two seconds. An idle link is not pinged.
+var (
+	linkCheckEvery   = 400 * time.Millisecond
+	linkCheckTimeout = 1200 * time.Millisecond
+)
+
+// watchLinkLocked starts checkLink for a busy link that can be pinged,
+// unless it runs.
+func (f *Forwarder) watchLinkLocked(up *upstream) {
+	if up.ping == nil || up.checking || up.dead {
+		return
+	}
+	up.checking = true
+	f.wg.Go(func() { f.checkLink(up) })
+}
+
+// checkLink pings the link while it is busy.
+func (f *Forwarder) checkLink(up *upstream) {
+	tick := time.NewTicker(linkCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-up.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		f.mu.Lock()
+		busy := !up.dead && (len(up.pending) > 0 || len(f.openTx) > 0)
+		if !busy {
+			up.checking = false
+		}
+		f.mu.Unlock()
+		if !busy {
+			return
+		}
+		ctx, cancel := context.WithTimeout(up.ctx, linkCheckTimeout)
+		err := up.ping(ctx)
+		cancel()
+		if err != nil && up.ctx.Err() == nil {
+			f.log.Warn("the link to the container's bus does not answer; dropping it", "err", err)
+			f.dropUpstream(up, fmt.Errorf("lost the connection to container %q: Incus does not answer: %w", f.cfg.Container, err), errNameNoReply)
+			return
+		}
+	}
 }
 
 // handleUpstream handles what arrives from the container's bus, in order.
@@ -254,14 +313,16 @@ func (f *Forwarder) dropUpstream(up *upstream, cause error, errName string) {
 
 	f.sess.flush()
 	up.cancel(cause)
-	if conn != nil {
-		conn.close()
-	}
 	if wasReady {
 		f.log.Info("link to the container's bus closed", "reason", cause, "failed_calls", failed, "open_transactions", open)
 	}
 	if open > 0 && !stopping {
 		f.requestBounce()
+	}
+	// Closing may wait for Incus (an exec stream lets its command exit
+	// first): clients have their answers already, the bounce is on its way.
+	if conn != nil {
+		go conn.close()
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 // package that waits for dpkg's lock (held in the container), and returns
 // once PackageKit says it waits; the result arrives on the channel, and
 // the returned function releases the lock.
-func waitingInstall(t *testing.T, pk *packagekit.Client, c string) (<-chan error, func()) {
+func waitingInstall(t *testing.T, pk *packagekit.Client, project, c string) (<-chan error, func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
@@ -37,7 +37,7 @@ func waitingInstall(t *testing.T, pk *packagekit.Client, c string) (<-chan error
 		t.Fatalf("resolve %s: %+v, %v", fixtureExtra, res, err)
 	}
 	extra := res.Packages[0].ID
-	release := holdDpkgLock(t, c)
+	release := holdDpkgLock(t, project, c)
 	waiting := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -102,14 +102,31 @@ func startIncusd(t testing.TB) error {
 // Not parallel: while incusd is down nothing else of this package runs.
 func TestIncusdRestartUnderATransaction(t *testing.T) {
 	_, s := session(t, "")
-	ic := incusClient(t)
+	incusdRestartUnderATransaction(t, s)
+}
+
+// TestRestrictedIncusdRestartUnderATransaction is the same for the
+// restricted user, whose kapsuled reaches incusd through incus-user's
+// socket and project: incus-user outlives the restart.
+func TestRestrictedIncusdRestartUnderATransaction(t *testing.T) {
+	bed := testbed.RequireRoot(t)
+	r := bed.Restricted
+	if r == nil {
+		testbed.Unavailable(t, "the test bed has no restricted user; run 'make testbed' as root")
+	}
+	s := r.NewUserSession(t, "[Containers]\nDefaultImage="+r.Image+"\n[Updates]\nStartupDelay=24h\n")
+	incusdRestartUnderATransaction(t, s)
+}
+
+func incusdRestartUnderATransaction(t *testing.T, s *testbed.UserSession) {
+	ic := incusClientIn(t, s.Bed.Project)
 	conn := s.Connect(t)
 	c := create(t, s, "incusd")
 	name := busName(t, c)
 	waitOwned(t, conn, name, 10*time.Second)
 	pid := activate(t, s, conn)
 	pk := pkClient(t, conn, name)
-	done, release := waitingInstall(t, pk, c)
+	done, release := waitingInstall(t, pk, s.Bed.Project, c)
 
 	old := incusdPID(t)
 	t.Cleanup(func() {
@@ -206,7 +223,7 @@ func TestContainerDeletedUnderATransaction(t *testing.T) {
 	owners := make(chan *dbus.Signal, 16)
 	conn.Signal(owners)
 	pk := pkClient(t, conn, name)
-	done, _ := waitingInstall(t, pk, c)
+	done, _ := waitingInstall(t, pk, "", c)
 
 	start := time.Now()
 	testbed.Incus(t, "delete", "--force", c)
@@ -299,7 +316,7 @@ func TestSessionBusLost(t *testing.T) {
 		t.Fatalf("check: exit %d: %s", r.Code, r.Stderr)
 	}
 	pid := activate(t, s, conn)
-	release := holdDpkgLock(t, c)
+	release := holdDpkgLock(t, "", c)
 	waiting := txStatus(t, conn, busName(t, c), packagekit.StatusWaitingForLock)
 	apply := background(t, s, 2*time.Minute, "kapsule-update", "apply", "--yes", c)
 	select {

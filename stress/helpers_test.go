@@ -60,7 +60,7 @@ func session(t testing.TB, extra string) (*testbed.Bed, *testbed.UserSession) {
 func create(t testing.TB, s *testbed.UserSession, prefix string, args ...string) string {
 	t.Helper()
 	name := testbed.Name(prefix)
-	testbed.CleanupContainer(t, name)
+	testbed.DeleteLaterIn(t, s.Bed.Project, name)
 	s.Kap(t, append([]string{"create", name, "--quiet"}, args...)...)
 	return name
 }
@@ -88,12 +88,27 @@ func errName(err error) string {
 }
 
 // incusClient is a root client of the Incus API, for quick checks.
-func incusClient(t testing.TB) *incus.Client {
+func incusClient(t testing.TB) *incus.Client { return incusClientIn(t, "") }
+
+// incusClientIn is incusClient in an Incus project ("" = default).
+func incusClientIn(t testing.TB, project string) *incus.Client {
 	t.Helper()
 	bed := testbed.RequireRoot(t)
-	c := incus.NewUnix(bed.IncusSocket)
+	var opts []incus.Option
+	if project != "" {
+		opts = append(opts, incus.WithProject(project))
+	}
+	c := incus.NewUnix(bed.IncusSocket, opts...)
 	t.Cleanup(c.Close)
 	return c
+}
+
+// inProject is an incus CLI command line for a project ("" = default).
+func inProject(project string, args ...string) []string {
+	if project == "" {
+		return args
+	}
+	return append([]string{"--project", project}, args...)
 }
 
 // status is Incus's status of a container ("Running", "Stopped"), "" when
@@ -289,22 +304,24 @@ func waitOwned(t testing.TB, conn *dbus.Conn, name string, d time.Duration) stri
 	}
 }
 
-// holdDpkgLock makes dpkg in the container hold its lock, in a unit of the
+// holdDpkgLock makes dpkg in the container (of the Incus project) hold its lock, in a unit of the
 // container's own systemd (so that it outlives an incusd restart), until
 // the returned function or the end of the test: a PackageKit transaction
 // that changes packages waits for it.
-func holdDpkgLock(t testing.TB, container string) (release func()) {
+func holdDpkgLock(t testing.TB, project, container string) (release func()) {
 	t.Helper()
-	testbed.Incus(t, "exec", container, "--", "systemd-run", "--unit=kt-dpkg-hold", "--collect",
-		"sh", "-c", "sleep infinity | dpkg --set-selections")
+	testbed.Incus(t, inProject(project, "exec", container, "--", "systemd-run", "--unit=kt-dpkg-hold", "--collect",
+		"sh", "-c", "sleep infinity | dpkg --set-selections")...)
 	var once sync.Once
 	release = func() {
-		once.Do(func() { _, _ = testbed.IncusErr("exec", container, "--", "systemctl", "stop", "kt-dpkg-hold") })
+		once.Do(func() {
+			_, _ = testbed.IncusErr(inProject(project, "exec", container, "--", "systemctl", "stop", "kt-dpkg-hold")...)
+		})
 	}
 	t.Cleanup(release)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, _ := testbed.IncusErr("exec", container, "--", "lslocks", "-n", "-o", "PATH")
+		out, _ := testbed.IncusErr(inProject(project, "exec", container, "--", "lslocks", "-n", "-o", "PATH")...)
 		if strings.Contains(out, "/var/lib/dpkg/lock") {
 			return release
 		}

@@ -127,7 +127,7 @@ func TestKillDuringAnApply(t *testing.T) {
 	}
 	before := readState(t, s).Containers[c]
 	pid := activate(t, s, conn)
-	release := holdDpkgLock(t, c)
+	release := holdDpkgLock(t, "", c)
 	waiting := txStatus(t, conn, busName(t, c), packagekit.StatusWaitingForLock)
 
 	wait := background(t, s, 2*time.Minute, "kapsule-update", "apply", "--yes", c)

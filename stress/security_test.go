@@ -24,6 +24,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"invent.kde.org/kapsule/kapsule/lifecycle/incus"
 	"invent.kde.org/kapsule/kapsule/packagekit"
 	"invent.kde.org/kapsule/kapsule/testbed"
 )
@@ -368,10 +369,24 @@ func TestResetAndRmKeepHostFilesWhenInterrupted(t *testing.T) {
 	s.Kap(t, "run", c, "--", "sudo", "touch", "/etc/only-inside")
 	options := testbed.Incus(t, "config", "get", c, "user.kapsule.options")
 
-	// Reset, killed once the old container is gone.
+	// Reset, killed once the old container is gone (Incus says so in an
+	// event: the gap before the new one exists can be shorter than a poll).
 	pid := activate(t, s, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events, err := ic.Events(ctx, incus.EventLifecycle)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wait := background(t, s, 5*time.Minute, "kap", "reset", "--yes", c)
-	waitStatus(t, ic, c, "", 2*time.Minute)
+	for deleted := false; !deleted; {
+		ev, ok := <-events.C()
+		if !ok {
+			t.Fatalf("no instance-deleted event for %s: %v", c, events.Err())
+		}
+		deleted = ev.Lifecycle != nil && ev.Lifecycle.Action == incus.InstanceDeleted && ev.Lifecycle.Name == c
+	}
+	events.Close()
 	kill9(t, pid)
 	r := wait()
 	t.Logf("interrupted reset: exit %d, %q", r.Code, lastLine(r.Stderr))

@@ -57,13 +57,21 @@ func IncusErr(args ...string) (string, error) {
 }
 
 // DeleteLater deletes a container (with the incus CLI, forced) when the
-// test ends, whatever the test did with it. Incus now and then refuses a
-// delete while it is busy with the instance: that is retried, and a
-// container that could not be deleted is named in the test log.
-func DeleteLater(t testing.TB, name string) {
+// test ends, whatever the test did with it.
+func DeleteLater(t testing.TB, name string) { DeleteLaterIn(t, "", name) }
+
+// DeleteLaterIn is DeleteLater for a container of an Incus project (""
+// = the CLI's current one). Incus now and then refuses a delete while it is
+// busy with the instance: that is retried, and a container that could not
+// be deleted is named in the test log.
+func DeleteLaterIn(t testing.TB, project, name string) {
 	t.Cleanup(func() {
+		args := []string{"delete", "--force", name}
+		if project != "" {
+			args = append(args, "--project", project)
+		}
 		for attempt := 1; ; attempt++ {
-			_, err := IncusErr("delete", "--force", name)
+			_, err := IncusErr(args...)
 			if err == nil || strings.Contains(strings.ToLower(err.Error()), "not found") {
 				return
 			}

@@ -269,6 +269,38 @@ func TestExecStreamE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("incusd answers pings while data flows and after the command ended", func(t *testing.T) {
+		t.Parallel()
+		s, err := c.ExecStream(timeout(t, time.Minute), name, []string{"cat"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i := range 5 {
+			if _, err := s.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := s.Ping(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("ping %d: %v", i, err)
+			}
+		}
+		if err := s.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(s); err != nil {
+			t.Fatal(err)
+		}
+		<-s.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "ended") {
+			t.Errorf("ping after the command ended: %v, want an error saying so", err)
+		}
+	})
+
 	t.Run("round trip latency", func(t *testing.T) {
 		t.Parallel()
 		s, err := c.ExecStream(timeout(t, time.Minute), name, []string{"cat"}, nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"strings"
@@ -85,8 +86,19 @@ type EventListener struct {
 	quitErr error
 	once    sync.Once
 	stopCtx func() bool
-	err     error // why it ended; read after events is closed
+	err     error       // why it ended; read after events is closed
+	quiet   *time.Timer // fires after eventsQuiet without a frame
 }
+
+// incusd pings event streams every 10 s ("keepalive"). A stream that has
+// been quiet for eventsQuiet is pinged by the listener; one that stays
+// silent eventsPongWait longer is taken for lost. incusd gone behind a
+// proxy that keeps the connection open (incus-user) is noticed only so.
+// Timers are reset, never polled: a healthy stream costs no wakeups.
+var (
+	eventsQuiet    = 12 * time.Second
+	eventsPongWait = 3 * time.Second
+)
 
 // Events connects to the event stream of the client's project and returns
 // a listener for the given types (all when none are given). Subscribe
@@ -120,8 +132,28 @@ func (c *Client) Events(ctx context.Context, types ...EventType) (*EventListener
 		quit:   make(chan struct{}),
 	}
 	l.stopCtx = context.AfterFunc(ctx, func() { l.shutdown(ctx.Err()) })
+	conn.SetPingHandler(func(data string) error {
+		l.alive()
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	conn.SetPongHandler(func(string) error { l.alive(); return nil })
+	l.quiet = time.AfterFunc(eventsQuiet, func() {
+		_ = conn.WriteControl(websocket.PingMessage, []byte("kapsule"), time.Now().Add(eventsPongWait))
+	})
+	l.alive()
 	go l.read()
 	return l, nil
+}
+
+// alive records a frame from the server: the stream is live for another
+// eventsQuiet plus eventsPongWait.
+func (l *EventListener) alive() {
+	l.quiet.Reset(eventsQuiet)
+	_ = l.conn.SetReadDeadline(time.Now().Add(eventsQuiet + eventsPongWait))
 }
 
 // C delivers the events. It is closed when the listener ends; Err then
@@ -151,8 +183,16 @@ func (l *EventListener) shutdown(err error) {
 func (l *EventListener) read() {
 	defer close(l.events)
 	defer l.stopCtx()
+	defer l.quiet.Stop()
 	for {
 		_, data, err := l.conn.ReadMessage()
+		if err == nil {
+			l.alive()
+		}
+		var timeout net.Error
+		if errors.As(err, &timeout) && timeout.Timeout() {
+			err = fmt.Errorf("no answer from Incus for %v: %w", eventsQuiet+eventsPongWait, err)
+		}
 		if err != nil {
 			select {
 			case <-l.quit:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +170,81 @@ func TestEventsDecode(t *testing.T) {
 			t.Errorf("progress %+v", p)
 		}
 	})
+}
+
+// A stream that goes silent is pinged; one that does not answer either is
+// lost (incusd gone behind incus-user, which keeps the connection open).
+// Not parallel: it shortens the package's keepalive times.
+func TestEventsSilentStreamIsPingedThenLost(t *testing.T) {
+	oldQuiet, oldWait := eventsQuiet, eventsPongWait
+	eventsQuiet, eventsPongWait = 150*time.Millisecond, 100*time.Millisecond
+	t.Cleanup(func() { eventsQuiet, eventsPongWait = oldQuiet, oldWait })
+
+	f := newFake(t)
+	answer := make(chan bool, 1)
+	pings := make(chan struct{}, 100)
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	f.handle("GET /1.0/events", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := fakeUpgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetPingHandler(func(data string) error {
+			pings <- struct{}{}
+			return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		if <-answer { // read: pings are answered
+			go func() {
+				for {
+					if _, _, err := conn.NextReader(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		select { // silent either way
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})
+
+	// A quiet server that answers pings keeps the stream.
+	answer <- true
+	l, err := f.client().Events(context.Background(), EventLifecycle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-l.C():
+		t.Fatalf("the stream of a quiet server that answers pings ended (%v, %v)", ok, l.Err())
+	case <-time.After(4 * (eventsQuiet + eventsPongWait)):
+	}
+	if len(pings) < 2 {
+		t.Errorf("%d pings in %v of silence, want one every %v", len(pings), 4*(eventsQuiet+eventsPongWait), eventsQuiet)
+	}
+	l.Close()
+
+	// A server that answers nothing: the stream is lost.
+	answer <- false
+	l, err = f.client().Events(context.Background(), EventLifecycle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case _, ok := <-l.C():
+		if ok {
+			t.Fatal("an event from a silent server")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream of a server that answers nothing still open after 5 s")
+	}
+	if err := l.Err(); !errors.Is(err, ErrDisconnected) || !strings.Contains(err.Error(), "no answer from Incus") {
+		t.Errorf("ended with %v, want ErrDisconnected saying Incus does not answer", err)
+	}
+	if d := time.Since(start); d < eventsQuiet+eventsPongWait {
+		t.Errorf("lost after %v, before the keepalive window of %v", d, eventsQuiet+eventsPongWait)
+	}
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Stream is a long-lived command whose stdin and stdout form a
@@ -25,6 +28,11 @@ type Stream struct {
 	out    *wsReader
 	closed atomic.Bool
 	once   sync.Once
+
+	ctl    *websocket.Conn // the control websocket, which incusd always reads: it answers pings
+	pingMu sync.Mutex
+	pongs  map[string]chan struct{}
+	pingN  uint64
 }
 
 // StreamOption configures ExecStream.
@@ -56,8 +64,58 @@ func (c *Client) ExecStream(ctx context.Context, instance string, command []stri
 	if err != nil {
 		return nil, err
 	}
+	s := &Stream{p: p, out: &wsReader{conn: fds["1"]}, ctl: fds["control"], pongs: map[string]chan struct{}{}}
+	// Pongs arrive while p.run's reader drains the control websocket.
+	s.ctl.SetPongHandler(s.pong)
 	p.run(ctx, cmd, fds, true)
-	return &Stream{p: p, out: &wsReader{conn: fds["1"]}}, nil
+	return s, nil
+}
+
+// Ping checks that incusd still serves the stream: it sends a websocket
+// ping on the exec's control connection and waits for the pong until ctx
+// ends. A
+// stream whose incusd died behind a proxy that keeps the connection open
+// (incus-user does) only shows it this way.
+func (s *Stream) Ping(ctx context.Context) error {
+	if s.ended() {
+		return fmt.Errorf("%s: ping: the command has ended", s.p.what)
+	}
+	s.pingMu.Lock()
+	s.pingN++
+	payload := strconv.FormatUint(s.pingN, 10)
+	ch := make(chan struct{})
+	s.pongs[payload] = ch
+	s.pingMu.Unlock()
+	defer func() {
+		s.pingMu.Lock()
+		delete(s.pongs, payload)
+		s.pingMu.Unlock()
+	}()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	if err := s.ctl.WriteControl(websocket.PingMessage, []byte(payload), deadline); err != nil {
+		return fmt.Errorf("%s: ping: %w", s.p.what, streamError(err))
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-s.p.done:
+		return fmt.Errorf("%s: ping: the command has ended", s.p.what)
+	case <-ctx.Done():
+		return fmt.Errorf("%s: ping: %w: no answer from Incus: %w", s.p.what, ErrDisconnected, ctx.Err())
+	}
+}
+
+func (s *Stream) pong(payload string) error {
+	s.pingMu.Lock()
+	defer s.pingMu.Unlock()
+	if ch, ok := s.pongs[payload]; ok {
+		close(ch)
+		delete(s.pongs, payload)
+	}
+	return nil
 }
 
 // Read reads the command's stdout.
