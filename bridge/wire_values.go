@@ -56,12 +56,7 @@ func (d *decoder) string() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := d.need(int(n) + 1); err != nil {
-		return "", err
-	}
-	s := string(d.b[d.pos : d.pos+int(n)])
-	d.pos += int(n) + 1
-	return s, nil
+	return d.nulTerminated(int(n))
 }
 
 // signature reads a g value.
@@ -70,11 +65,16 @@ func (d *decoder) signature() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := d.need(int(n) + 1); err != nil {
+	return d.nulTerminated(int(n))
+}
+
+// nulTerminated reads n bytes as a string and skips the NUL after them.
+func (d *decoder) nulTerminated(n int) (string, error) {
+	if err := d.need(n + 1); err != nil {
 		return "", err
 	}
-	s := string(d.b[d.pos : d.pos+int(n)])
-	d.pos += int(n) + 1
+	s := string(d.b[d.pos : d.pos+n])
+	d.pos += n + 1
 	return s, nil
 }
 

@@ -151,12 +151,11 @@ func holdDpkgLock(t *testing.T, container string) (release func()) {
 	}
 }
 
-// The test image's fixture: kapsule-fixture 1.0 installed, 1.1 available
-// from a local repository, kapsule-fixture-extra 1.0 available.
+// Short names for the test image's fixture.
 const (
-	fixture      = "kapsule-fixture"
-	fixtureExtra = "kapsule-fixture-extra"
-	fixtureRepo  = "/srv/kapsule-fixture"
+	fixture      = testbed.Fixture
+	fixtureExtra = testbed.FixtureExtra
+	fixtureRepo  = testbed.FixtureRepo
 )
 
 // updateKinds are the infos GetUpdates gives an update.

@@ -25,19 +25,18 @@ import (
 	"invent.kde.org/kapsule/kapsule/testbed"
 )
 
-// The test image's fixture: kapsule-fixture 1.0 installed, 1.1 pending in
-// a local repository, kapsule-fixture-extra 1.0 available.
+// Short names for the test image's fixture.
 const (
-	fixture       = "kapsule-fixture"
-	fixtureExtra  = "kapsule-fixture-extra"
-	fixtureUpdate = "kapsule-fixture;1.1;all;local"
+	fixture       = testbed.Fixture
+	fixtureExtra  = testbed.FixtureExtra
+	fixtureUpdate = testbed.FixtureUpdate
 )
 
 // D-Bus coordinates, as clients see them.
 const (
-	pkDaemonPath = dbus.ObjectPath("/org/freedesktop/PackageKit")
-	pkIface      = "org.freedesktop.PackageKit"
-	pkTxIface    = "org.freedesktop.PackageKit.Transaction"
+	pkDaemonPath = packagekit.DaemonPath
+	pkIface      = packagekit.DaemonInterface
+	pkTxIface    = packagekit.TransactionInterface
 	propsIface   = "org.freedesktop.DBus.Properties"
 	busIface     = "org.freedesktop.DBus"
 	filterNone   = uint64(1 << 1)
@@ -60,7 +59,7 @@ func session(t testing.TB, extra string) (*testbed.Bed, *testbed.UserSession) {
 func create(t testing.TB, s *testbed.UserSession, prefix string, args ...string) string {
 	t.Helper()
 	name := testbed.Name(prefix)
-	testbed.DeleteLaterIn(t, s.Bed.Project, name)
+	testbed.CleanupContainerIn(t, s.Bed.Project, name)
 	s.Kap(t, append([]string{"create", name, "--quiet"}, args...)...)
 	return name
 }

@@ -7,7 +7,6 @@ package testbed
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,29 +263,13 @@ func (s *UserSession) Run(t testing.TB, stdin string, name string, args ...strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := s.Command(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
-	}
-	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	return run(t, s.Command(ctx, name, args...), stdin)
 }
 
 // Kap runs kap as the user and fails the test unless it exits 0.
 func (s *UserSession) Kap(t testing.TB, args ...string) Result {
 	t.Helper()
-	r := s.Run(t, "", "kap", args...)
-	if r.Code != 0 {
-		t.Fatalf("kap %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
-	}
-	return r
+	return succeeded(t, s.Run(t, "", "kap", args...), args)
 }
 
 // Connect opens a (root) client connection to the session bus, closed

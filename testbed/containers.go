@@ -56,15 +56,15 @@ func IncusErr(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// DeleteLater deletes a container (with the incus CLI, forced) when the
-// test ends, whatever the test did with it.
-func DeleteLater(t testing.TB, name string) { DeleteLaterIn(t, "", name) }
+// CleanupContainer deletes a container (with the incus CLI, forced) when
+// the test ends, whatever the test or Kapsule did with it.
+func CleanupContainer(t testing.TB, name string) { CleanupContainerIn(t, "", name) }
 
-// DeleteLaterIn is DeleteLater for a container of an Incus project (""
+// CleanupContainerIn is CleanupContainer for a container of an Incus project (""
 // = the CLI's current one). Incus now and then refuses a delete while it is
 // busy with the instance: that is retried, and a container that could not
 // be deleted is named in the test log.
-func DeleteLaterIn(t testing.TB, project, name string) {
+func CleanupContainerIn(t testing.TB, project, name string) {
 	t.Cleanup(func() {
 		args := []string{"delete", "--force", name}
 		if project != "" {
@@ -91,7 +91,7 @@ func (b *Bed) Launch(t testing.TB, prefix string, extra ...string) string {
 	name := Name(prefix)
 	args := append([]string{"launch", b.Image, name}, extra...)
 	Incus(t, args...)
-	DeleteLater(t, name)
+	CleanupContainer(t, name)
 	WaitSystemd(t, name)
 	return name
 }

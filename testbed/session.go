@@ -115,6 +115,13 @@ func (s *Session) RunIn(t testing.TB, dir, stdin string, name string, args ...st
 	cmd := exec.CommandContext(ctx, filepath.Join(s.Bin, name), args...)
 	cmd.Env = s.env
 	cmd.Dir = dir
+	return run(t, cmd, stdin)
+}
+
+// run runs cmd with stdin and returns its output and exit status; a
+// command that cannot be run fails the test.
+func run(t testing.TB, cmd *exec.Cmd, stdin string) Result {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -124,7 +131,7 @@ func (s *Session) RunIn(t testing.TB, dir, stdin string, name string, args ...st
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
@@ -132,17 +139,16 @@ func (s *Session) RunIn(t testing.TB, dir, stdin string, name string, args ...st
 // Kap runs kap and fails the test unless it exits 0.
 func (s *Session) Kap(t testing.TB, args ...string) Result {
 	t.Helper()
-	r := s.Run(t, "", "kap", args...)
+	return succeeded(t, s.Run(t, "", "kap", args...), args)
+}
+
+// succeeded fails the test unless a kap run exited 0.
+func succeeded(t testing.TB, r Result, args []string) Result {
+	t.Helper()
 	if r.Code != 0 {
 		t.Fatalf("kap %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
 	return r
-}
-
-// CleanupContainer deletes a container (with the incus CLI) when the test
-// ends, whatever Kapsule did with it.
-func CleanupContainer(t testing.TB, name string) {
-	DeleteLater(t, name)
 }
 
 // Kill sends SIGKILL to a process of the test user (kapsuled, say).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,23 +58,10 @@ func BenchmarkKapRunTrue(b *testing.B) {
 		c = append(c, cli())
 	}
 	b.StopTimer()
-	mk, mc := medianOf(k), medianOf(c)
+	mk, mc := testbed.Median(k), testbed.Median(c)
 	ratio := float64(mk) / float64(mc)
 	b.ReportMetric(float64(mk.Microseconds())/1000, "kap-ms")
 	b.ReportMetric(float64(mc.Microseconds())/1000, "incus-ms")
 	b.ReportMetric(ratio, "ratio")
-	met := "met"
-	if ratio > 0.8 {
-		met = "NOT met"
-	}
-	fmt.Printf("BenchmarkKapRunTrue: %d runs each: kap run median %v, incus exec median %v, ratio %.2f (goal <= 0.80: %s)\n", b.N, mk, mc, ratio, met)
-}
-
-func medianOf(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	fmt.Printf("BenchmarkKapRunTrue: %d runs each: kap run median %v, incus exec median %v, ratio %.2f (goal <= 0.80: %s)\n", b.N, mk, mc, ratio, testbed.Goal(ratio <= 0.8))
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,7 +60,7 @@ func BenchmarkCheckTenContainers(b *testing.B) {
 		busy = append(busy, cpuBusy(b)-before)
 	}
 	b.StopTimer()
-	ma, ms, mb := medianOf(all), medianOf(alone), medianOf(busy)
+	ma, ms, mb := testbed.Median(all), testbed.Median(alone), testbed.Median(busy)
 	ratio := float64(ma) / float64(ms)
 	// The machine's CPU time spent while the ten ran (PackageKit and apt in
 	// the containers, incusd, kapsuled, the CLI): spread over every core it
@@ -73,7 +72,7 @@ func BenchmarkCheckTenContainers(b *testing.B) {
 	b.ReportMetric(ratio, "ratio")
 	fmt.Printf("BenchmarkCheckTenContainers: %d runs: 10 containers at once median %v, slowest single check median %v, ratio %.2f (goal <= 1.50: %s); "+
 		"the ten used %v of CPU, so on %d cores they need at least %v (ratio %.2f)\n",
-		b.N, ma, ms, ratio, goal(ratio <= 1.5), mb.Round(time.Millisecond), runtime.NumCPU(), cpuFloor.Round(time.Millisecond), float64(cpuFloor)/float64(ms))
+		b.N, ma, ms, ratio, testbed.Goal(ratio <= 1.5), mb.Round(time.Millisecond), runtime.NumCPU(), cpuFloor.Round(time.Millisecond), float64(cpuFloor)/float64(ms))
 }
 
 // cpuBusy is the CPU time all cores of the machine have spent not idle
@@ -140,7 +139,7 @@ func BenchmarkIdleKapsuled(b *testing.B) {
 		b.ReportMetric(kw, "wakeups/s")
 		b.ReportMetric(dw, "dbus-daemon-wakeups/s")
 		fmt.Printf("BenchmarkIdleKapsuled: 60 s idle with 3 update sources: RSS %.1f MiB (goal <= 20: %s), %.2f wakeups/s (dbus-daemon floor %.2f/s; goal: no polling)\n",
-			float64(rss)/1024, goal(rss <= 20*1024), kw, dw)
+			float64(rss)/1024, testbed.Goal(rss <= 20*1024), kw, dw)
 	}
 }
 
@@ -181,20 +180,4 @@ func rssKiB(b *testing.B, pid int) int64 {
 	}
 	b.Fatal("no VmRSS")
 	return 0
-}
-
-func medianOf(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func goal(met bool) string {
-	if met {
-		return "met"
-	}
-	return "NOT met"
 }

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -85,7 +84,7 @@ func BenchmarkProxiedCall(b *testing.B) {
 			services = append(services, service())
 		}
 	}
-	mp, md, mh, ms := median(proxied), median(straight), median(hops), median(services)
+	mp, md, mh, ms := testbed.Median(proxied), testbed.Median(straight), testbed.Median(hops), testbed.Median(services)
 	ratio := float64(mp) / float64(md)
 	b.ReportMetric(float64(mp.Nanoseconds()), "ns/op") // the proxied call's, not the pair's
 	b.ReportMetric(float64(md.Nanoseconds()), "direct-ns")
@@ -95,7 +94,7 @@ func BenchmarkProxiedCall(b *testing.B) {
 	fmt.Printf("BenchmarkProxiedCall: %d calls each: proxied median %v, direct median %v, ratio %.2f (goal <= 1.10: %s); "+
 		"the proxied call costs %v more; on the same bus a round trip to the bus driver takes %v, "+
 		"a call to a service that answers at once %v: a proxy on the session bus cannot go below ratio %.2f here\n",
-		len(proxied), mp, md, ratio, goal(ratio <= 1.10), mp-md, mh, ms, float64(md+ms)/float64(md))
+		len(proxied), mp, md, ratio, testbed.Goal(ratio <= 1.10), mp-md, mh, ms, float64(md+ms)/float64(md))
 }
 
 // benchPackages is how many packages the generated repository holds.
@@ -154,7 +153,7 @@ echo 'deb [trusted=yes] file:/srv/kapsule-bench ./' > /etc/apt/sources.list.d/ka
 		}
 		straight = append(straight, d)
 	}
-	mp, md := median(proxied), median(straight)
+	mp, md := testbed.Median(proxied), testbed.Median(straight)
 	tp, td := float64(n)/mp.Seconds(), float64(n)/md.Seconds()
 	ratio := tp / td
 	b.ReportMetric(float64(mp.Nanoseconds()), "ns/op")
@@ -162,21 +161,5 @@ echo 'deb [trusted=yes] file:/srv/kapsule-bench ./' > /etc/apt/sources.list.d/ka
 	b.ReportMetric(td, "direct-signals/s")
 	b.ReportMetric(ratio, "ratio")
 	fmt.Printf("BenchmarkPackageSignals: %d transactions of %d Package signals each: proxied median %v (%.0f signals/s), direct median %v (%.0f signals/s), throughput ratio %.2f (goal >= 0.80: %s)\n",
-		len(proxied), n, mp, tp, md, td, ratio, goal(ratio >= 0.8))
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func goal(met bool) string {
-	if met {
-		return "met"
-	}
-	return "NOT met"
+		len(proxied), n, mp, tp, md, td, ratio, testbed.Goal(ratio >= 0.8))
 }

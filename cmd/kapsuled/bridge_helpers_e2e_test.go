@@ -25,20 +25,19 @@ import (
 	"invent.kde.org/kapsule/kapsule/testbed"
 )
 
-// The test image's fixture: kapsule-fixture 1.0 installed, 1.1 pending in
-// a local repository, kapsule-fixture-extra 1.0 available.
+// Short names for the test image's fixture.
 const (
-	fixture       = "kapsule-fixture"
-	fixtureExtra  = "kapsule-fixture-extra"
-	fixtureUpdate = "kapsule-fixture;1.1;all;local"
-	fixtureRepo   = "/srv/kapsule-fixture"
+	fixture       = testbed.Fixture
+	fixtureExtra  = testbed.FixtureExtra
+	fixtureUpdate = testbed.FixtureUpdate
+	fixtureRepo   = testbed.FixtureRepo
 )
 
 // PackageKit's D-Bus coordinates, as a client sees them.
 const (
-	pkDaemonPath = dbus.ObjectPath("/org/freedesktop/PackageKit")
-	pkIface      = "org.freedesktop.PackageKit"
-	pkTxIface    = "org.freedesktop.PackageKit.Transaction"
+	pkDaemonPath = packagekit.DaemonPath
+	pkIface      = packagekit.DaemonInterface
+	pkTxIface    = packagekit.TransactionInterface
 	propsIface   = "org.freedesktop.DBus.Properties"
 	// filterNone is PackageKit's "no filter": bit 1 (value 2), not 0.
 	filterNone = uint64(1 << 1)

@@ -6,11 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"testing"
 	"time"
 
 	"invent.kde.org/kapsule/kapsule/lifecycle/incus"
+	"invent.kde.org/kapsule/kapsule/testbed"
 )
 
 // BenchmarkExecTrue measures, in one run against one running container,
@@ -53,7 +53,7 @@ func BenchmarkExecTrue(b *testing.B) {
 	}
 	b.StopTimer()
 
-	mc, ml := median(client), median(cli)
+	mc, ml := testbed.Median(client), testbed.Median(cli)
 	ratio := float64(mc) / float64(ml)
 	b.ReportMetric(float64(mc.Nanoseconds()), "ns/op") // the client's, not the pair's
 	b.ReportMetric(float64(ml.Nanoseconds()), "cli-ns")
@@ -61,21 +61,5 @@ func BenchmarkExecTrue(b *testing.B) {
 	b.ReportMetric(float64(ml.Microseconds())/1000, "cli-ms")
 	b.ReportMetric(ratio, "ratio")
 	fmt.Printf("BenchmarkExecTrue: %d runs each: client median %v, incus CLI median %v, ratio %.2f (goal <= 0.80: %s)\n",
-		b.N, mc, ml, ratio, goal(ratio <= 0.8))
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func goal(met bool) string {
-	if met {
-		return "met"
-	}
-	return "NOT met"
+		b.N, mc, ml, ratio, testbed.Goal(ratio <= 0.8))
 }

@@ -24,7 +24,7 @@ func TestInstanceLifecycleE2E(t *testing.T) {
 	c, bed := e2eClient(t)
 	ctx := timeout(t, 5*time.Minute)
 	name := testbed.Name("life")
-	testbed.DeleteLater(t, name)
+	testbed.CleanupContainer(t, name)
 
 	l, err := c.Events(ctx, incus.EventLifecycle, incus.EventOperation)
 	if err != nil {
@@ -215,7 +215,7 @@ func TestCreateFromSimplestreamsE2E(t *testing.T) {
 	// Without the certificate, incusd does not trust the server. (Before
 	// the real pull: afterwards incusd has the index cached, and the image.)
 	untrusted := name + "-untrusted"
-	testbed.DeleteLater(t, untrusted)
+	testbed.CleanupContainer(t, untrusted)
 	noCert := source
 	noCert.Certificate = ""
 	op, err := c.CreateInstance(ctx, incus.InstancesPost{Name: untrusted, Source: noCert})
@@ -232,7 +232,7 @@ func TestCreateFromSimplestreamsE2E(t *testing.T) {
 	}
 
 	// Create, watching the download.
-	testbed.DeleteLater(t, name)
+	testbed.CleanupContainer(t, name)
 	start = time.Now()
 	op, err = c.CreateInstance(ctx, incus.InstancesPost{
 		Name:   name,

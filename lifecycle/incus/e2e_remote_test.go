@@ -94,7 +94,7 @@ func TestRemoteTLSE2E(t *testing.T) {
 	}
 	defer l.Close()
 	name := testbed.Name("remote")
-	testbed.DeleteLater(t, name)
+	testbed.CleanupContainer(t, name)
 	mustWait(t, ctx)(remote.CreateInstance(ctx, incus.InstancesPost{Name: name, Source: incus.LocalImage(bed.Image), Start: true}))
 	if ev := expectLifecycle(t, l, name, incus.InstanceStarted); ev.Lifecycle.Requestor == nil || ev.Lifecycle.Requestor.Username != fingerprint {
 		t.Errorf("started by %+v, want the certificate %s", ev.Lifecycle.Requestor, fingerprint)
