@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +102,29 @@ func TestOperationEndsAfterTheBusIsGone(t *testing.T) {
 	server.Close()
 	close(release)
 	ops.Close() // waits for the operation to end
+}
+
+// TestOperationsStartAndEndConcurrently: operations exported and
+// unexported at the same time (godbus reads its object table unlocked
+// when exporting) must not race; under -race this failed.
+func TestOperationsStartAndEndConcurrently(t *testing.T) {
+	t.Parallel()
+	server, _ := busPair(t)
+	ops, err := NewOperations(server, slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				if _, err := ops.Start("check-updates", "d", "dev", func(context.Context, lifecycle.Reporter) error { return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ops.Close()
 }

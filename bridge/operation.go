@@ -52,6 +52,10 @@ type Operations struct {
 
 	mu      sync.Mutex
 	running map[dbus.ObjectPath]*operation
+
+	// exportMu serialises exports and unexports of operation objects:
+	// godbus reads its object table without a lock while exporting.
+	exportMu sync.Mutex
 }
 
 // NewOperations returns an operation registry on conn.
@@ -72,28 +76,9 @@ func (o *Operations) Start(typ, description, target string, fn OperationFunc) (d
 	path := dbus.ObjectPath(OperationsPath + "/" + strconv.FormatUint(id, 10))
 	ctx, cancel := context.WithCancel(o.ctx)
 	op := &operation{conn: o.conn, path: path, cancel: cancel, log: o.log.With("operation", id, "type", typ, "container", target)}
-	props, err := prop.Export(o.conn, path, prop.Map{OperationInterface: {
-		"Id":           {Value: strconv.FormatUint(id, 10), Emit: prop.EmitConst},
-		"Type":         {Value: typ, Emit: prop.EmitConst},
-		"Description":  {Value: description, Emit: prop.EmitConst},
-		"Target":       {Value: target, Emit: prop.EmitConst},
-		"Status":       {Value: StatusRunning, Emit: prop.EmitTrue},
-		"ErrorMessage": {Value: "", Emit: prop.EmitTrue},
-	}})
-	if err != nil {
+	if err := o.export(op, id, typ, description, target); err != nil {
 		cancel()
-		return "", fmt.Errorf("export operation %s: %w", path, err)
-	}
-	op.props = props
-	if err := o.conn.Export(op, path, OperationInterface); err != nil {
-		cancel()
-		return "", fmt.Errorf("export operation %s: %w", path, err)
-	}
-	node := *o.node
-	node.Interfaces = append([]introspect.Interface{introspect.IntrospectData, prop.IntrospectData}, o.node.Interfaces...)
-	if err := o.conn.Export(introspect.NewIntrospectable(&node), path, "org.freedesktop.DBus.Introspectable"); err != nil {
-		cancel()
-		return "", fmt.Errorf("export operation %s: %w", path, err)
+		return "", err
 	}
 
 	o.mu.Lock()
@@ -114,10 +99,40 @@ func (o *Operations) Start(typ, description, target string, fn OperationFunc) (d
 	return path, nil
 }
 
+// export puts an operation's objects on the bus.
+func (o *Operations) export(op *operation, id uint64, typ, description, target string) error {
+	o.exportMu.Lock()
+	defer o.exportMu.Unlock()
+	path := op.path
+	props, err := prop.Export(o.conn, path, prop.Map{OperationInterface: {
+		"Id":           {Value: strconv.FormatUint(id, 10), Emit: prop.EmitConst},
+		"Type":         {Value: typ, Emit: prop.EmitConst},
+		"Description":  {Value: description, Emit: prop.EmitConst},
+		"Target":       {Value: target, Emit: prop.EmitConst},
+		"Status":       {Value: StatusRunning, Emit: prop.EmitTrue},
+		"ErrorMessage": {Value: "", Emit: prop.EmitTrue},
+	}})
+	if err != nil {
+		return fmt.Errorf("export operation %s: %w", path, err)
+	}
+	op.props = props
+	if err := o.conn.Export(op, path, OperationInterface); err != nil {
+		return fmt.Errorf("export operation %s: %w", path, err)
+	}
+	node := *o.node
+	node.Interfaces = append([]introspect.Interface{introspect.IntrospectData, prop.IntrospectData}, o.node.Interfaces...)
+	if err := o.conn.Export(introspect.NewIntrospectable(&node), path, "org.freedesktop.DBus.Introspectable"); err != nil {
+		return fmt.Errorf("export operation %s: %w", path, err)
+	}
+	return nil
+}
+
 func (o *Operations) unexport(path dbus.ObjectPath) {
 	o.mu.Lock()
 	delete(o.running, path)
 	o.mu.Unlock()
+	o.exportMu.Lock()
+	defer o.exportMu.Unlock()
 	for _, iface := range []string{OperationInterface, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable"} {
 		_ = o.conn.Export(nil, path, iface)
 	}
