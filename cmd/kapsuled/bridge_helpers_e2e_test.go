@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -218,9 +219,28 @@ func pkClient(t testing.TB, conn *dbus.Conn, dest string) *packagekit.Client {
 // holdDpkgLock holds dpkg's lock in the container (dpkg --set-selections
 // waiting for input) until the returned function is called or the test
 // ends, so that a PackageKit transaction that changes packages waits.
+// Incus now and then fails to start a command ("Failed to retrieve PID"):
+// an exec that ends before dpkg holds the lock is tried again.
 func holdDpkgLock(t testing.TB, container string) (release func()) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		release, why := tryHoldDpkgLock(t, container)
+		if release != nil {
+			return release
+		}
+		if attempt == 3 {
+			t.Fatalf("dpkg did not take its lock in %s: %s", container, why)
+		}
+		t.Logf("dpkg did not take its lock in %s (%s); trying again", container, why)
+		time.Sleep(time.Second)
+	}
+}
+
+func tryHoldDpkgLock(t testing.TB, container string) (release func(), why string) {
+	t.Helper()
 	cmd := exec.Command("incus", "exec", "-T", container, "--", "dpkg", "--set-selections")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -228,23 +248,31 @@ func holdDpkgLock(t testing.TB, container string) (release func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := false
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
 	release = func() {
-		if !done {
-			done = true
+		once.Do(func() {
 			_ = stdin.Close()
-			_ = cmd.Wait()
-		}
+			<-exited
+		})
 	}
-	t.Cleanup(release)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case err := <-exited:
+			exited <- err // for release
+			return nil, fmt.Sprintf("incus exec ended: %v: %s", err, strings.TrimSpace(stderr.String()))
+		default:
+		}
 		out, _ := testbed.IncusErr("exec", container, "--", "lslocks", "-n", "-o", "PATH")
 		if strings.Contains(out, "/var/lib/dpkg/lock-frontend") {
-			return release
+			t.Cleanup(release)
+			return release, ""
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dpkg did not take its lock in %s", container)
+			release()
+			return nil, "no lock after 30 s"
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
