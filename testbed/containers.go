@@ -43,17 +43,31 @@ func Incus(t testing.TB, args ...string) string {
 }
 
 // IncusErr is Incus returning the error instead of failing the test.
+// Incus 6.0 now and then fails to start a command in a container ("Failed
+// to retrieve PID of executing child process", the command not run); like
+// kap, the test bed runs such an exec again.
 func IncusErr(args ...string) (string, error) {
+	for attempt := 1; ; attempt++ {
+		out, stderr, err := incusOnce(args)
+		if err == nil {
+			return out, nil
+		}
+		if attempt < 3 && len(args) > 0 && args[0] == "exec" && out == "" && strings.Contains(stderr, "Failed to retrieve PID") {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+			continue
+		}
+		return "", fmt.Errorf("%w: %s", err, stderr)
+	}
+}
+
+func incusOnce(args []string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "incus", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var errb strings.Builder
+	cmd.Stderr = &errb
 	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
+	return strings.TrimSpace(string(out)), strings.TrimSpace(errb.String()), err
 }
 
 // CleanupContainer deletes a container (with the incus CLI, forced) when
